@@ -1,0 +1,218 @@
+//! Queue geometry: [`Config`] (what a creator asks for) and [`Layout`] (validated sizes), and
+//! the header validation that every attach goes through.
+//!
+//! A region is two parts: the stat part (256-byte header, then `slots_count` 64-byte slots)
+//! and the buffer (`buf_size_bytes`, a multiple of 8). Nothing read from a header is trusted
+//! (DESIGN invariant 6): [`Layout::from_header`] checks magic, version, byte order, the layout
+//! checksum, and every size against the region's real sizes before anything is indexed.
+
+use crate::error::{AttachError, ConfigError, Part};
+use crate::header::{self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, MAGIC};
+use crate::region::Region;
+use crate::slot::SLOT_SIZE_BYTES;
+use crate::sync::Ordering;
+
+/// Smallest buffer accepted, in bytes.
+pub const MIN_BUF_SIZE_BYTES: u64 = 64;
+/// Largest buffer accepted, in bytes (64 TiB keeps every position sum far from overflow).
+pub const MAX_BUF_SIZE_BYTES: u64 = 1 << 46;
+/// Largest slot table accepted.
+pub const MAX_SLOTS_COUNT: u32 = 1 << 30;
+/// Default number of slots (LROSE's usual table size).
+pub const DEFAULT_SLOTS_COUNT: u32 = 1024;
+/// Default buffer size: 10 MiB.
+pub const DEFAULT_BUF_SIZE_BYTES: u64 = 10 << 20;
+
+/// What a creator asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Number of slots: at most this many messages are present at once.
+    pub slots_count: u32,
+    /// Size of the message buffer in bytes (a multiple of 8, at least
+    /// [`MIN_BUF_SIZE_BYTES`]): the largest message is this size.
+    pub buf_size_bytes: u64,
+    /// Queue-wide flags (bits 0..8: compression codec, 0 = none).
+    pub queue_flags: u32,
+    /// Creation time in nanoseconds since the Unix epoch; also seeds the generation.
+    pub creation_time_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            slots_count: DEFAULT_SLOTS_COUNT,
+            buf_size_bytes: DEFAULT_BUF_SIZE_BYTES,
+            queue_flags: 0,
+            creation_time_ns: 0,
+        }
+    }
+}
+
+/// Validated queue geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    slots_count: u32,
+    buf_size_bytes: u64,
+}
+
+impl Layout {
+    /// Checks a geometry.
+    pub fn new(slots_count: u32, buf_size_bytes: u64) -> Result<Layout, ConfigError> {
+        if slots_count == 0 {
+            return Err(ConfigError::ZeroSlots);
+        }
+        if slots_count > MAX_SLOTS_COUNT {
+            return Err(ConfigError::TooManySlots {
+                slots_count: slots_count.into(),
+                max: MAX_SLOTS_COUNT.into(),
+            });
+        }
+        if buf_size_bytes < MIN_BUF_SIZE_BYTES {
+            return Err(ConfigError::BufferTooSmall { buf_size_bytes, min: MIN_BUF_SIZE_BYTES });
+        }
+        if buf_size_bytes > MAX_BUF_SIZE_BYTES {
+            return Err(ConfigError::BufferTooLarge { buf_size_bytes, max: MAX_BUF_SIZE_BYTES });
+        }
+        if buf_size_bytes % 8 != 0 {
+            return Err(ConfigError::BufferNotWordMultiple { buf_size_bytes });
+        }
+        Ok(Layout { slots_count, buf_size_bytes })
+    }
+
+    /// Checks a [`Config`].
+    pub fn from_config(config: &Config) -> Result<Layout, ConfigError> {
+        if config.queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
+            return Err(ConfigError::UnknownQueueFlags { flags: config.queue_flags });
+        }
+        Layout::new(config.slots_count, config.buf_size_bytes)
+    }
+
+    /// Number of slots.
+    pub fn slots_count(&self) -> u32 {
+        self.slots_count
+    }
+
+    /// Buffer size in bytes.
+    pub fn buf_size_bytes(&self) -> u64 {
+        self.buf_size_bytes
+    }
+
+    /// Size of the stat part in bytes: header plus slot table.
+    pub fn stat_size_bytes(&self) -> u64 {
+        u64::from(HEADER_SIZE_BYTES) + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES)
+    }
+
+    /// Size of the stat part in words.
+    pub fn stat_words(&self) -> usize {
+        (self.stat_size_bytes() / 8) as usize
+    }
+
+    /// Size of the buffer in words.
+    pub fn buf_words(&self) -> usize {
+        (self.buf_size_bytes / 8) as usize
+    }
+
+    /// The largest message the buffer holds, in bytes.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.buf_size_bytes
+    }
+
+    /// Checks that a region is large enough for this layout.
+    pub(crate) fn check_region<R: Region + ?Sized>(
+        &self,
+        region: &R,
+    ) -> Result<(), (Part, u64, u64)> {
+        let stat = region.stat_words().len() as u64 * 8;
+        if stat < self.stat_size_bytes() {
+            return Err((Part::Stat, self.stat_size_bytes(), stat));
+        }
+        let buf = region.buf_words().len() as u64 * 8;
+        if buf < self.buf_size_bytes {
+            return Err((Part::Buf, self.buf_size_bytes, buf));
+        }
+        Ok(())
+    }
+
+    /// Validates a formatted region's header and returns its layout, generation and queue
+    /// flags. Every value is checked before it is used (DESIGN invariant 6).
+    pub fn from_header<R: Region + ?Sized>(region: &R) -> Result<Attached, AttachError> {
+        let stat = region.stat_words();
+        let stat_bytes = stat.len() as u64 * 8;
+        if stat_bytes < u64::from(HEADER_SIZE_BYTES) {
+            return Err(AttachError::RegionTooSmall {
+                part: Part::Stat,
+                needed: HEADER_SIZE_BYTES.into(),
+                actual: stat_bytes,
+            });
+        }
+        // ORDERING: Acquire pairs with the Release store of the magic at the end of
+        // `Writer::format`: a reader that sees the magic sees the whole formatted header.
+        let magic = stat[word::MAGIC].load(Ordering::Acquire);
+        if magic == 0 {
+            return Err(AttachError::NotFormatted);
+        }
+        if magic != MAGIC {
+            return Err(AttachError::BadMagic { found: magic });
+        }
+        let mut line0 = [0u64; 8];
+        for (i, w) in line0.iter_mut().enumerate() {
+            // ORDERING: Relaxed: line 0 is immutable after format, published by the magic's
+            // Release store that the Acquire load above synchronised with.
+            *w = stat[i].load(Ordering::Relaxed);
+        }
+        let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
+        if bom != BYTE_ORDER_MARK {
+            return Err(AttachError::ForeignByteOrder { found: bom });
+        }
+        if version != FORMAT_VERSION {
+            return Err(AttachError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
+        let computed = header::layout_crc(&line0);
+        if stored_crc != computed {
+            return Err(AttachError::HeaderChecksum { stored: stored_crc, computed });
+        }
+        let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
+        if slot_size != SLOT_SIZE_BYTES {
+            return Err(AttachError::BadLayout {
+                field: "slot_size_bytes",
+                value: slot_size.into(),
+            });
+        }
+        let (header_size, queue_flags) = header::unpack(line0[word::HEADER_SIZE_FLAGS]);
+        if header_size != HEADER_SIZE_BYTES {
+            return Err(AttachError::BadLayout {
+                field: "header_size_bytes",
+                value: header_size.into(),
+            });
+        }
+        if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
+            return Err(AttachError::BadLayout { field: "queue_flags", value: queue_flags.into() });
+        }
+        let buf_size = line0[word::BUF_SIZE];
+        let layout = Layout::new(slots_count, buf_size).map_err(|e| match e {
+            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
+                AttachError::BadLayout { field: "slots_count", value: slots_count.into() }
+            }
+            _ => AttachError::BadLayout { field: "buf_size_bytes", value: buf_size },
+        })?;
+        layout.check_region(region).map_err(|(part, needed, actual)| {
+            AttachError::RegionTooSmall { part, needed, actual }
+        })?;
+        Ok(Attached { layout, generation: line0[word::GENERATION], queue_flags })
+    }
+}
+
+/// What [`Layout::from_header`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// The validated layout.
+    pub layout: Layout,
+    /// The queue's generation.
+    pub generation: u64,
+    /// Queue-wide flags.
+    pub queue_flags: u32,
+}

@@ -1,0 +1,78 @@
+//! # fmq-core: the single-writer / multi-reader queue protocol
+//!
+//! `#![no_std]` (features `alloc` and `std` add [`HeapRegion`], owned messages and a
+//! hardware CRC32C). One [`Writer`] appends messages, each with a type, a subtype, a time and
+//! a 64-bit id, into a [`Region`]: a header and a slot table (the *stat* part) and a
+//! circular message buffer. Any number of [`Reader`]s, in any process that maps the region,
+//! follow it. A reader that falls behind is overrun when the writer wraps and gets
+//! [`ReadError::Lagged`] with the exact number of ids it missed.
+//!
+//! The protocol is a per-slot seqlock whose writer announces, before it reuses any buffer
+//! bytes, which messages those bytes belonged to (it retires them: clears their stamps, then
+//! `fence(Release)`); readers copy with atomic word loads and re-validate afterwards, then
+//! check a CRC32C over payload and metadata. `docs/design.md` has the algorithm and the
+//! numbered invariants, `docs/memory-ordering.md` one row per atomic field, and
+//! `docs/file-format.md` every byte.
+//!
+//! ```
+//! use fmq_core::{Config, HeapRegion, Layout, Reader, ReaderConfig, StartAt, Writer};
+//!
+//! let config = Config { slots_count: 8, buf_size_bytes: 1024, ..Config::default() };
+//! let region = HeapRegion::new(&Layout::from_config(&config).unwrap());
+//! let mut writer = Writer::format(&region, &config).unwrap();
+//! let mut reader =
+//!     Reader::attach(&region, ReaderConfig { start: StartAt::Oldest, ..Default::default() })
+//!         .unwrap();
+//! let id = writer.write(1, 0, 0, b"hello").unwrap();
+//! let mut buf = [0u8; 64];
+//! let meta = reader.try_read(&mut buf).unwrap();
+//! assert_eq!((meta.id, &buf[..meta.len]), (id, &b"hello"[..]));
+//! ```
+//!
+//! fmq-core has no `unsafe` code: regions are slices of atomics, and turning mapped bytes
+//! into such slices is the job of the crate that maps them.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod crc;
+pub mod error;
+pub mod header;
+pub mod layout;
+pub mod message;
+pub mod payload;
+pub mod reader;
+pub mod region;
+pub mod slot;
+pub mod sync;
+pub mod writer;
+
+pub use error::{
+    AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError,
+    WriteError,
+};
+pub use header::Header;
+pub use layout::{Attached, Config, Layout};
+#[cfg(feature = "alloc")]
+pub use message::Message;
+pub use message::{MessageId, MessageMeta, NewMessage};
+pub use payload::Payload;
+pub use reader::{LagPolicy, Reader, ReaderConfig, StartAt};
+#[cfg(feature = "alloc")]
+pub use region::HeapRegion;
+pub use region::Region;
+pub use slot::Slot;
+pub use writer::{RecoveryReport, Writer};
+
+// Invariant 1: the writer moves between threads but is never shared or cloned.
+#[cfg(all(feature = "alloc", not(any(fmq_loom, fmq_shuttle))))]
+static_assertions::assert_impl_all!(Writer<HeapRegion>: Send);
+#[cfg(all(feature = "alloc", not(any(fmq_loom, fmq_shuttle))))]
+static_assertions::assert_not_impl_any!(Writer<HeapRegion>: Sync, Clone);
+#[cfg(all(feature = "alloc", not(any(fmq_loom, fmq_shuttle))))]
+static_assertions::assert_impl_all!(Reader<alloc::sync::Arc<HeapRegion>>: Send);

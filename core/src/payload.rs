@@ -1,0 +1,157 @@
+//! Payload bytes in the shared buffer, copied word by word with `Relaxed` atomics.
+//!
+//! DESIGN invariant 3: a reader may copy bytes while the writer overwrites them, so every
+//! copy is made of 8-byte atomic loads and stores (never `memcpy`, never `read_volatile`,
+//! which Miri rightly calls a data race). Payloads are padded with zeros to a whole number of
+//! words, so writer and readers use the same access size on every location. What a reader
+//! copied is only trusted after the slot's stamp validates afterwards (see `reader.rs`).
+//!
+//! [`Payload`] is the zero-copy view handed to `Reader::read_with`: it exposes the bytes in
+//! place through the same atomic loads.
+
+use crate::crc::Crc32c;
+use crate::sync::{AtomicU64, Ordering};
+
+/// `len` rounded up to a whole number of 8-byte words.
+#[inline]
+pub(crate) const fn padded_len(len: u64) -> u64 {
+    (len + 7) & !7
+}
+
+/// Stores `src` into `dst` (exactly `padded_len(src.len()) / 8` words), zero-padding the
+/// last word.
+#[inline]
+pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
+    let mut chunks = src.chunks_exact(8);
+    let mut words = dst.iter();
+    for (w, c) in (&mut words).zip(&mut chunks) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        // ORDERING: Relaxed: payload words are published by the slot stamp's Release store
+        // and guarded against overwrite by the writer's fence(Release) after retiring.
+        w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        if let Some(w) = words.next() {
+            // ORDERING: Relaxed: as above.
+            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Loads `dst.len()` bytes from `src` (at least `padded_len(dst.len()) / 8` words).
+#[inline]
+pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
+    let mut words = src.iter();
+    let mut chunks = dst.chunks_exact_mut(8);
+    for (c, w) in (&mut chunks).zip(&mut words) {
+        // ORDERING: Relaxed: validated afterwards by the reader's fence(Acquire) and stamp
+        // re-check (seqlock), never trusted before.
+        c.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        if let Some(w) = words.next() {
+            // ORDERING: Relaxed: as above.
+            let b = w.load(Ordering::Relaxed).to_le_bytes();
+            let n = rest.len();
+            rest.copy_from_slice(&b[..n]);
+        }
+    }
+}
+
+/// Feeds `len` bytes held in `src` words to a running checksum, through a small stack buffer.
+pub(crate) fn crc_words(crc: &mut Crc32c, src: &[AtomicU64], len: usize) {
+    let mut tmp = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(tmp.len());
+        let first = done / 8;
+        load_bytes(&src[first..], &mut tmp[..n]);
+        crc.update(&tmp[..n]);
+        done += n;
+    }
+}
+
+/// A message payload in place in the shared buffer, for zero-copy reads.
+///
+/// Its bytes may change under you while the closure runs (the writer does not wait for
+/// readers); every access is an atomic load, so that is not UB, but what you compute is only
+/// returned if the message validates after the closure. Do not act on the bytes inside the
+/// closure in ways you cannot undo.
+pub struct Payload<'a> {
+    words: &'a [AtomicU64],
+    len: usize,
+}
+
+impl<'a> Payload<'a> {
+    pub(crate) fn new(words: &'a [AtomicU64], len: usize) -> Self {
+        Payload { words, len }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `dst.len().min(self.len() - offset)` bytes starting at `offset` into `dst` and
+    /// returns how many were copied (0 when `offset` is past the end).
+    pub fn copy_range_to(&self, offset: usize, dst: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = dst.len().min(self.len - offset);
+        let first_word = offset / 8;
+        let skip = offset % 8;
+        if skip == 0 {
+            load_bytes(&self.words[first_word..], &mut dst[..n]);
+            return n;
+        }
+        let mut copied = 0;
+        while copied < n {
+            let pos = offset + copied;
+            if let Some(b) = self.byte(pos) {
+                dst[copied] = b;
+            }
+            copied += 1;
+            if (offset + copied) % 8 == 0 {
+                let rest = n - copied;
+                load_bytes(&self.words[(offset + copied) / 8..], &mut dst[copied..copied + rest]);
+                copied = n;
+            }
+        }
+        n
+    }
+
+    /// Copies the whole payload into the start of `dst` (which must hold `len()` bytes;
+    /// otherwise copies what fits) and returns the count copied.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        self.copy_range_to(0, dst)
+    }
+
+    /// Byte `i`, or `None` past the end.
+    pub fn byte(&self, i: usize) -> Option<u8> {
+        if i >= self.len {
+            return None;
+        }
+        // ORDERING: Relaxed: validated after the closure by the reader's seqlock check.
+        let w = self.words[i / 8].load(Ordering::Relaxed);
+        Some(w.to_le_bytes()[i % 8])
+    }
+
+    /// The payload as an owned vector (feature `alloc`).
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
+        let mut v = alloc::vec![0u8; self.len];
+        self.copy_to(&mut v);
+        v
+    }
+}

@@ -1,0 +1,390 @@
+//! A reader: attaches to a formatted region and follows the writer without ever writing to
+//! shared memory (DESIGN invariant 5), so readers cost the writer nothing.
+//!
+//! # Reading one message (seqlock, DESIGN invariant 2)
+//!
+//! 1. If the wanted id is past the cached commit point, load `youngest_id` (Acquire); still
+//!    past it: `Empty`.
+//! 2. Load the slot's stamp (Acquire); it must be the wanted id.
+//! 3. Load the metadata (Relaxed) and bounds-check it against the layout (invariant 6).
+//! 4. Copy the payload (Relaxed word loads).
+//! 5. `fence(Acquire)`, reload the stamp and the generation (Relaxed): unchanged means no
+//!    byte copied in 4 was written after the writer retired this message, so the copy is
+//!    one message, whole.
+//! 6. Check the CRC32C of payload and metadata (catches corruption and power-loss tears).
+//!
+//! A stamp that is not the wanted id means the writer retired it: after `fence(Acquire)` the
+//! reader loads `oldest_id` and reports `Lagged { missed_count: oldest - wanted }`, resuming
+//! at the oldest (tokio's rule) or, by policy, the youngest (LROSE's rule). Ids returned are
+//! strictly increasing (invariant 4).
+
+#![forbid(unsafe_code)]
+
+use crate::crc::{message_crc, trailer, Crc32c, TRAILER_SIZE_BYTES};
+use crate::error::{AttachError, CorruptReason, ReadError};
+use crate::header::{unpack, word as hw};
+use crate::layout::Layout;
+use crate::message::{MessageId, MessageMeta};
+use crate::payload::{crc_words, load_bytes, padded_len, Payload};
+use crate::region::{Region, SlotRef, View};
+use crate::slot::word as sw;
+use crate::sync::{fence, Ordering};
+
+/// Where a reader starts, or seeks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// The oldest message present.
+    Oldest,
+    /// The youngest message present (the last one written).
+    Youngest,
+    /// After the youngest: only messages written from now on.
+    #[default]
+    End,
+    /// A given id (may be in the future: the read waits for it; in the past: `Lagged`).
+    Id(MessageId),
+}
+
+/// Where a reader that was overrun resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LagPolicy {
+    /// At the oldest message still present, losing as little as possible (tokio's rule).
+    #[default]
+    ResumeAtOldest,
+    /// At the youngest message, skipping to the present (LROSE FMQ's rule).
+    ResumeAtYoungest,
+}
+
+/// How a reader attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ReaderConfig {
+    /// Where to start.
+    pub start: StartAt,
+    /// What to do when overrun.
+    pub lag_policy: LagPolicy,
+}
+
+/// Slot metadata loaded in step 3, not yet validated.
+#[derive(Clone, Copy)]
+struct Loaded {
+    buf_pos: u64,
+    stored_len: u64,
+    raw_len: u64,
+    time_ns: i64,
+    msg_type: i32,
+    subtype: i32,
+    flags: u32,
+    crc: u32,
+}
+
+/// A reader of one queue.
+pub struct Reader<R: Region> {
+    region: R,
+    core: ReaderCore,
+}
+
+/// The reader's private state (split from the region so that a view of the region and the
+/// state can be borrowed at once).
+struct ReaderCore {
+    layout: Layout,
+    generation: u64,
+    queue_flags: u32,
+    lag_policy: LagPolicy,
+    /// The id the next read returns.
+    next_id: u64,
+    /// The last commit point loaded; ids up to it need no new load of `youngest_id`.
+    cached_youngest: u64,
+}
+
+impl<R: Region> Reader<R> {
+    /// Attaches to a formatted region: checks magic, version, byte order, the header's layout
+    /// checksum and every size against the region's real sizes (one error variant each).
+    pub fn attach(region: R, config: ReaderConfig) -> Result<Self, AttachError> {
+        let attached = Layout::from_header(&region)?;
+        let mut reader = Reader {
+            region,
+            core: ReaderCore {
+                layout: attached.layout,
+                generation: attached.generation,
+                queue_flags: attached.queue_flags,
+                lag_policy: config.lag_policy,
+                next_id: 1,
+                cached_youngest: 0,
+            },
+        };
+        reader.seek(config.start);
+        Ok(reader)
+    }
+
+    fn view(&self) -> Option<View<'_>> {
+        View::new(&self.region, &self.core.layout)
+    }
+
+    /// Moves the read position; returns the id the next read will return (or wait for).
+    pub fn seek(&mut self, to: StartAt) -> MessageId {
+        let Some(view) = View::new(&self.region, &self.core.layout) else {
+            return MessageId(self.core.next_id);
+        };
+        // ORDERING: Acquire pairs with the writer's Release commit store.
+        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        // ORDERING: Acquire pairs with the writer's Release store of `oldest_id`.
+        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Acquire);
+        self.core.cached_youngest = youngest;
+        let next = match to {
+            StartAt::Oldest => oldest,
+            StartAt::Youngest => youngest,
+            StartAt::End => youngest.saturating_add(1),
+            StartAt::Id(MessageId(id)) => id,
+        };
+        self.core.next_id = next.max(1);
+        MessageId(self.core.next_id)
+    }
+
+    /// The id the next read returns (or waits for).
+    pub fn position(&self) -> MessageId {
+        MessageId(self.core.next_id)
+    }
+
+    /// The queue's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.core.layout
+    }
+
+    /// The generation this reader attached to.
+    pub fn generation(&self) -> u64 {
+        self.core.generation
+    }
+
+    /// Queue-wide flags (compression codec).
+    pub fn queue_flags(&self) -> u32 {
+        self.core.queue_flags
+    }
+
+    /// The region.
+    pub fn region(&self) -> &R {
+        &self.region
+    }
+
+    /// The commit point as the writer last published it (Acquire load): the youngest id.
+    pub fn youngest_id(&self) -> MessageId {
+        match self.view() {
+            // ORDERING: Acquire pairs with the writer's Release commit store.
+            Some(v) => MessageId(v.header(hw::YOUNGEST_ID).load(Ordering::Acquire)),
+            None => MessageId(0),
+        }
+    }
+
+    /// Reads the next message into `buf`, returning its metadata; the payload is
+    /// `buf[..meta.len]`. On `BufferTooSmall` nothing is consumed.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<MessageMeta, ReadError> {
+        let core = &mut self.core;
+        let view = View::new(&self.region, &core.layout).ok_or(ReadError::Empty)?;
+        let (id, slot, m) = core.begin(&view)?;
+        let len = m.stored_len as usize;
+        if buf.len() < len {
+            core.validate(&view, id, slot)?;
+            return Err(ReadError::BufferTooSmall { needed: len });
+        }
+        let dst = &mut buf[..len];
+        load_bytes(payload_words(&view, &core.layout, &m), dst);
+        core.validate(&view, id, slot)?;
+        let t = trailer(id, m.stored_len, m.raw_len, m.time_ns, m.msg_type, m.subtype, m.flags);
+        let computed = message_crc(dst, &t);
+        core.finish(id, &m, computed)
+    }
+
+    /// Zero-copy read: runs `f` over the next message's payload in place and returns its
+    /// result with the metadata, but only if the message validates afterwards (stamp,
+    /// generation and checksum). If it does not, `f`'s result is discarded and the error says
+    /// why; `f` may have seen torn bytes, so it must not act on them irrevocably.
+    pub fn read_with<T, F>(&mut self, f: F) -> Result<(MessageMeta, T), ReadError>
+    where
+        F: FnOnce(&Payload<'_>) -> T,
+    {
+        let core = &mut self.core;
+        let view = View::new(&self.region, &core.layout).ok_or(ReadError::Empty)?;
+        let (id, slot, m) = core.begin(&view)?;
+        let words = payload_words(&view, &core.layout, &m);
+        let len = m.stored_len as usize;
+        let result = f(&Payload::new(words, len));
+        let mut crc = Crc32c::new();
+        crc_words(&mut crc, words, len);
+        let t: [u8; TRAILER_SIZE_BYTES] =
+            trailer(id, m.stored_len, m.raw_len, m.time_ns, m.msg_type, m.subtype, m.flags);
+        crc.update(&t);
+        let computed = crc.finish();
+        core.validate(&view, id, slot)?;
+        let meta = core.finish(id, &m, computed)?;
+        Ok((meta, result))
+    }
+
+    /// Reads the next message into a new vector (feature `alloc`).
+    #[cfg(feature = "alloc")]
+    pub fn try_read_message(&mut self) -> Result<crate::message::Message, ReadError> {
+        self.read_with(|p| p.to_vec())
+            .map(|(meta, payload)| crate::message::Message { meta, payload })
+    }
+
+}
+
+impl ReaderCore {
+    /// Steps 1-3: finds the next message's slot and its bounds-checked metadata.
+    fn begin<'v>(&mut self, view: &View<'v>) -> Result<(u64, SlotRef<'v>, Loaded), ReadError> {
+        let want = self.next_id;
+        if want > self.cached_youngest {
+            // ORDERING: Acquire pairs with the writer's Release commit store in `commit`: a
+            // reader that sees `youngest_id >= want` sees the stamp `want` (or a later one).
+            let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+            self.cached_youngest = youngest;
+            if want > youngest {
+                self.check_generation(view)?;
+                return Err(ReadError::Empty);
+            }
+        }
+        let slot = view.slot(want);
+        // ORDERING: Acquire pairs with the writer's Release stamp stores: of `want` in `put`
+        // (publishing the metadata and payload) and of EMPTY in `retire` (publishing the new
+        // `oldest_id`).
+        let stamp = slot.stamp().load(Ordering::Acquire);
+        if stamp != want {
+            return Err(self.mismatch(view, want, stamp));
+        }
+        // ORDERING (the six loads below): Relaxed: validated by the stamp re-check after
+        // fence(Acquire) in `validate`.
+        let buf_pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
+        let stored_len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
+        let raw_len = slot.word(sw::RAW_LEN).load(Ordering::Relaxed);
+        let time_ns = slot.word(sw::TIME).load(Ordering::Relaxed) as i64;
+        let (msg_type, subtype) = unpack(slot.word(sw::TYPES).load(Ordering::Relaxed));
+        let (flags, crc) = unpack(slot.word(sw::FLAGS_CRC).load(Ordering::Relaxed));
+        let m = Loaded {
+            buf_pos,
+            stored_len,
+            raw_len,
+            time_ns,
+            msg_type: msg_type as i32,
+            subtype: subtype as i32,
+            flags,
+            crc,
+        };
+        let b = self.layout.buf_size_bytes();
+        if stored_len > b || buf_pos % b + padded_len(stored_len) > b {
+            // Torn metadata (the slot was being reused) or a corrupt slot: tell them apart.
+            self.validate(view, want, slot)?;
+            self.next_id = want + 1;
+            return Err(ReadError::Corrupt {
+                id: MessageId(want),
+                reason: CorruptReason::SlotOutOfBounds { buf_pos, stored_len },
+            });
+        }
+        Ok((want, slot, m))
+    }
+
+    /// Step 5: the seqlock check after the copy.
+    fn validate(&mut self, view: &View<'_>, want: u64, slot: SlotRef<'_>) -> Result<(), ReadError> {
+        // ORDERING: fence(Acquire) pairs with the writer's fence(Release) in `retire` (and in
+        // `format` and `recover`): if any word loaded before this fence was stored after the
+        // writer's fence, the loads below see the EMPTY stamp (or newer) and the new
+        // generation stored before it.
+        fence(Ordering::Acquire);
+        // ORDERING: Relaxed: ordered after the copy by the fence above.
+        let stamp = slot.stamp().load(Ordering::Relaxed);
+        if stamp != want {
+            return Err(self.mismatch(view, want, stamp));
+        }
+        self.check_generation(view)
+    }
+
+    /// Step 6 and advance.
+    fn finish(&mut self, id: u64, m: &Loaded, computed: u32) -> Result<MessageMeta, ReadError> {
+        self.next_id = id + 1;
+        if computed != m.crc {
+            return Err(ReadError::Corrupt {
+                id: MessageId(id),
+                reason: CorruptReason::ChecksumMismatch { stored: m.crc, computed },
+            });
+        }
+        Ok(MessageMeta {
+            id: MessageId(id),
+            msg_type: m.msg_type,
+            subtype: m.subtype,
+            time_ns: m.time_ns,
+            len: m.stored_len as usize,
+            raw_len: m.raw_len,
+            flags: m.flags,
+        })
+    }
+
+    fn check_generation(&self, view: &View<'_>) -> Result<(), ReadError> {
+        // ORDERING: Relaxed: callers have either loaded `youngest_id` with Acquire or passed
+        // a fence(Acquire), which orders this load after the format's fence(Release).
+        let current = view.header(hw::GENERATION).load(Ordering::Relaxed);
+        if current != self.generation {
+            return Err(ReadError::GenerationChanged { attached: self.generation, current });
+        }
+        Ok(())
+    }
+
+    /// The stamp of `want` is `found`: the writer retired it (lag), the queue was re-created,
+    /// or the slot is corrupt.
+    fn mismatch(&mut self, view: &View<'_>, want: u64, found: u64) -> ReadError {
+        // ORDERING: fence(Acquire): the stamp just loaded may have been a Relaxed load; this
+        // fence makes it synchronise with the writer's Release store of that stamp (or the
+        // fence(Release) before it), so the loads below see the `oldest_id` and generation
+        // stored before it.
+        fence(Ordering::Acquire);
+        if let Err(e) = self.check_generation(view) {
+            return e;
+        }
+        // Three loads, in this order, so that a live writer can never make a sound commit
+        // line look corrupt: `youngest_before` bounds the span from above (the writer stored
+        // the `oldest_id` that goes with it before it), `youngest_after` bounds `oldest_id`.
+        // ORDERING: Acquire pairs with the writer's Release commit store; the `oldest_id`
+        // loaded next is at least the one stored before that commit.
+        let youngest_before = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        // ORDERING: Acquire pairs with the writer's Release store of `oldest_id` in `retire`;
+        // the commit point loaded next is at least the one stored before it.
+        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Acquire);
+        // ORDERING: Acquire pairs with the writer's Release commit store.
+        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        let s = u64::from(self.layout.slots_count());
+        if oldest == 0
+            || oldest > youngest.saturating_add(1)
+            || youngest_before.saturating_sub(oldest) >= s
+        {
+            // A writer keeps 1 <= oldest <= youngest + 1 and at most `slots_count` messages.
+            return ReadError::Corrupt {
+                id: MessageId(want),
+                reason: CorruptReason::CommitOutOfRange { youngest_id: youngest, oldest_id: oldest },
+            };
+        }
+        if oldest > want {
+            let resume = match self.lag_policy {
+                LagPolicy::ResumeAtOldest => oldest,
+                LagPolicy::ResumeAtYoungest => youngest.max(oldest),
+            };
+            self.next_id = resume;
+            self.cached_youngest = self.cached_youngest.max(youngest);
+            return ReadError::Lagged { missed_count: resume - want, resumed_at: MessageId(resume) };
+        }
+        // Published, not retired, and yet not stamped with its id: corrupt. Skip it.
+        self.next_id = want + 1;
+        ReadError::Corrupt { id: MessageId(want), reason: CorruptReason::StampMismatch { found } }
+    }
+}
+
+/// The buffer words of a bounds-checked message.
+fn payload_words<'v>(view: &View<'v>, layout: &Layout, m: &Loaded) -> &'v [crate::sync::AtomicU64] {
+    let first = ((m.buf_pos % layout.buf_size_bytes()) / 8) as usize;
+    view.buf(first, (padded_len(m.stored_len) / 8) as usize)
+}
+
+impl<R: Region> core::fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("layout", &self.core.layout)
+            .field("generation", &self.core.generation)
+            .field("next_id", &self.core.next_id)
+            .field("lag_policy", &self.core.lag_policy)
+            .finish()
+    }
+}

@@ -1,0 +1,527 @@
+//! The single writer: formats a region, recovers one whose writer died, appends messages.
+//!
+//! # Protocol (see `docs/design.md` for the full argument)
+//!
+//! Message `id` goes to slot `id % slots_count` and to the bytes `[start, end)` of the
+//! unwrapped byte stream, `start` being the write position, or the next multiple of the
+//! buffer size when the payload would otherwise cross the buffer's end (padding). Before
+//! touching those bytes the writer retires, oldest first, every message that the slot ring
+//! or the reused bytes force out (LROSE's capacity rule: whichever wraps first):
+//!
+//! 1. `oldest_id` ← first id kept (Release);
+//! 2. each retired slot's stamp ← EMPTY (Release: a reader that sees it sees step 1);
+//! 3. `fence(Release)`: the retirement is ordered before every store below (seqlock);
+//! 4. payload words and slot metadata (Relaxed);
+//! 5. the slot's stamp ← `id` (Release: publishes 4);
+//! 6. `write_pos`, then `youngest_id` ← `id` (Release: the commit point, publishes 5).
+//!
+//! A batch runs 1-5 per message and 6 once. The writer keeps private copies of every word
+//! that carries ordering (next id, commit point, oldest id, write position) and never
+//! re-loads them (STYLE.md); it reads back only a retiring message's `buf_pos`, a field with
+//! no ordering role that only it writes.
+//!
+//! Invariant 1 (one writer): `Writer` is `Send` but neither `Sync` nor `Clone`; across
+//! processes the fmq crate's lock enforces it. Invariant 7 (writer death): a writer that dies
+//! between any two stores leaves a region that [`Writer::recover`] takes over without ever
+//! publishing the message that was in flight.
+
+#![forbid(unsafe_code)]
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+
+use crate::crc::{message_crc, trailer};
+use crate::error::{FormatError, RecoverError, WriteError};
+use crate::header::{self, pack, word as hw, BYTE_ORDER_MARK, FORMAT_VERSION, MAGIC};
+use crate::layout::{Config, Layout};
+use crate::message::{MessageId, NewMessage};
+use crate::payload::{padded_len, store_bytes};
+use crate::region::{Region, View};
+use crate::slot::{word as sw, MSG_FLAG_COMPRESSED, SLOT_SIZE_BYTES, STAMP_EMPTY};
+use crate::sync::{fence, Ordering};
+
+/// Positions stay below this so that `pos + 2 * buf_size` never overflows.
+const MAX_WRITE_POS: u64 = u64::MAX / 4;
+
+/// What [`Writer::recover`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The new writer epoch.
+    pub epoch: u64,
+    /// The youngest published id (the next message gets the id after it).
+    pub youngest_id: MessageId,
+    /// The oldest id still present after recovery.
+    pub oldest_id: MessageId,
+    /// Published messages dropped because their slots were inconsistent (0 after a clean
+    /// crash; more only if the region was corrupted).
+    pub dropped_count: u64,
+    /// Slot stamps cleared: messages in flight that were never committed, and retirements
+    /// the dead writer had not finished.
+    pub stamps_cleared_count: u64,
+    /// Whether the previous writer's mark said it was still open (it did not close cleanly).
+    pub writer_was_open: bool,
+    /// The previous writer's pid, as its mark recorded it.
+    pub previous_pid: u32,
+}
+
+/// The queue's single writer.
+pub struct Writer<R: Region> {
+    region: R,
+    core: WriterCore,
+    generation: u64,
+    epoch: u64,
+    pid: u32,
+    /// `Send` but not `Sync`: one thread writes at a time.
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// The writer's private state: its own copies of every word it publishes.
+struct WriterCore {
+    layout: Layout,
+    /// Id the next message gets.
+    next_id: u64,
+    /// `youngest_id + 1` as last stored in the header (the commit point).
+    published_next: u64,
+    /// Oldest id present, as last stored in the header.
+    oldest_id: u64,
+    /// Stream position just past the last message put.
+    write_pos: u64,
+}
+
+impl<R: Region> Writer<R> {
+    /// Formats `region` as a new, empty queue and returns its writer. Anything the region
+    /// held is discarded; a reader attached to it gets `GenerationChanged`.
+    pub fn format(region: R, config: &Config) -> Result<Self, FormatError> {
+        let layout = Layout::from_config(config)?;
+        layout.check_region(&region).map_err(|(part, needed, actual)| {
+            FormatError::RegionTooSmall { part, needed, actual }
+        })?;
+        let generation;
+        {
+            let view = View::new(&region, &layout).ok_or(FormatError::RegionTooSmall {
+                part: crate::error::Part::Stat,
+                needed: layout.stat_size_bytes(),
+                actual: 0,
+            })?;
+            let h = |w| view.header(w);
+            // ORDERING: Acquire pairs with the magic's Release store of an earlier format,
+            // so the generation read next is that format's.
+            let old_magic = h(hw::MAGIC).load(Ordering::Acquire);
+            let old_generation = if old_magic == MAGIC {
+                // ORDERING: Relaxed: published by the magic loaded just above.
+                h(hw::GENERATION).load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            generation = config.creation_time_ns.max(old_generation.wrapping_add(1)).max(1);
+            // ORDERING: Relaxed: attaches from now on fail with NotFormatted until the
+            // Release store of the magic below.
+            h(hw::MAGIC).store(0, Ordering::Relaxed);
+            // ORDERING: Relaxed: ordered before the zeroing below by the fence.
+            h(hw::GENERATION).store(generation, Ordering::Relaxed);
+            // ORDERING: fence(Release) orders the new generation before every zeroed stamp and
+            // commit word below. It pairs with the readers' fence(Acquire) after a copy or on a
+            // stamp mismatch: a reader of the old generation that saw any of those stores also
+            // sees the new generation and reports GenerationChanged.
+            fence(Ordering::Release);
+            let stat = region.stat_words();
+            for (i, w) in stat.iter().enumerate().take(layout.stat_words()) {
+                if i != hw::MAGIC && i != hw::GENERATION {
+                    // ORDERING: Relaxed: after the fence above; published by the magic.
+                    w.store(0, Ordering::Relaxed);
+                }
+            }
+            let mut line0 = [
+                0,
+                pack(FORMAT_VERSION, BYTE_ORDER_MARK),
+                pack(layout.slots_count(), SLOT_SIZE_BYTES),
+                layout.buf_size_bytes(),
+                pack(header::HEADER_SIZE_BYTES, config.queue_flags),
+                config.creation_time_ns,
+                generation,
+                0,
+            ];
+            line0[0] = MAGIC;
+            let crc = header::layout_crc(&line0);
+            line0[hw::LAYOUT_CRC] = pack(0, crc);
+            for (i, v) in line0.iter().enumerate().skip(1) {
+                // ORDERING: Relaxed: published by the magic's Release store below.
+                h(i).store(*v, Ordering::Relaxed);
+            }
+            // ORDERING: Relaxed: the mark is advisory; published by the magic below.
+            h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
+            // ORDERING: Relaxed: published by the magic below.
+            h(hw::WRITER_EPOCH).store(1, Ordering::Relaxed);
+            // ORDERING: Relaxed: published by the magic below.
+            h(hw::OLDEST_ID).store(1, Ordering::Relaxed);
+            // ORDERING: Release pairs with the Acquire load of the magic in
+            // `Layout::from_header`: whoever sees the magic sees the whole header above.
+            h(hw::MAGIC).store(MAGIC, Ordering::Release);
+        }
+        Ok(Writer {
+            region,
+            core: WriterCore { layout, next_id: 1, published_next: 1, oldest_id: 1, write_pos: 0 },
+            generation,
+            epoch: 1,
+            pid: 0,
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// Takes over a formatted region whose previous writer is gone (closed, or died at any
+    /// instruction: DESIGN invariant 7). Messages published before its death stay readable;
+    /// the message it was writing, and any batch it had not committed, are never published;
+    /// retirements it had begun are finished. The epoch is bumped. Readers may stay attached
+    /// throughout.
+    ///
+    /// The caller must make sure the previous writer is really gone (the fmq crate's lock).
+    pub fn recover(region: R) -> Result<(Self, RecoveryReport), RecoverError> {
+        let attached = Layout::from_header(&region)?;
+        let layout = attached.layout;
+        let view = View::new(&region, &layout).ok_or(RecoverError::Attach(
+            crate::error::AttachError::RegionTooSmall {
+                part: crate::error::Part::Stat,
+                needed: layout.stat_size_bytes(),
+                actual: 0,
+            },
+        ))?;
+        let h = |w| view.header(w);
+        let s = u64::from(layout.slots_count());
+        let b = layout.buf_size_bytes();
+        // ORDERING: Acquire pairs with the dead writer's Release commit store: everything it
+        // published is visible here.
+        let youngest = h(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        // ORDERING: Acquire pairs with the dead writer's Release store of `oldest_id`.
+        let oldest = h(hw::OLDEST_ID).load(Ordering::Acquire);
+        if oldest == 0
+            || youngest >= MAX_WRITE_POS
+            || oldest > youngest + 1
+            || youngest + 1 - oldest > s
+        {
+            return Err(RecoverError::CommitOutOfRange { youngest_id: youngest, oldest_id: oldest });
+        }
+        // ORDERING: Relaxed: the mark and epoch are advisory, written only by writers, and the
+        // lock (or the caller) orders writers one after another.
+        let (previous_pid, was_open) = header::unpack(h(hw::WRITER_MARK).load(Ordering::Relaxed));
+        // ORDERING: Relaxed: as above.
+        let epoch = h(hw::WRITER_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
+
+        // Walk the published messages from the youngest back, keeping the longest suffix that
+        // is consistent: stamps right, inside the buffer, no overlaps, within one lap.
+        let mut new_oldest = youngest + 1;
+        let mut youngest_end: Option<u64> = None;
+        let mut next_start = u64::MAX;
+        let mut id = youngest;
+        while id >= oldest && id > 0 {
+            let slot = view.slot(id);
+            // ORDERING: Acquire pairs with the dead writer's Release stamp store.
+            let stamp = slot.stamp().load(Ordering::Acquire);
+            // ORDERING: Relaxed: published by the stamp just loaded.
+            let pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
+            // ORDERING: Relaxed: as above.
+            let len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
+            let fits = stamp == id
+                && len <= b
+                && pos < MAX_WRITE_POS
+                && pos % b + padded_len(len) <= b;
+            if !fits {
+                break;
+            }
+            let end = pos + padded_len(len);
+            if end > next_start {
+                break;
+            }
+            let first_end = *youngest_end.get_or_insert(end);
+            if first_end - pos > b {
+                break;
+            }
+            next_start = pos;
+            new_oldest = id;
+            id -= 1;
+        }
+        let dropped_count = new_oldest - oldest;
+        let write_pos = match youngest_end {
+            Some(end) if new_oldest <= youngest => end,
+            _ => {
+                // ORDERING: Relaxed: only a hint; any position is safe when nothing is kept.
+                let hint = h(hw::WRITE_POS).load(Ordering::Relaxed);
+                if hint < MAX_WRITE_POS {
+                    hint
+                } else {
+                    0
+                }
+            }
+        };
+        if new_oldest != oldest {
+            // ORDERING: Release, as in `retire`: a reader that sees a stamp cleared below sees
+            // the new oldest id.
+            h(hw::OLDEST_ID).store(new_oldest, Ordering::Release);
+        }
+        let mut stamps_cleared_count = 0;
+        for index in 0..layout.slots_count() as usize {
+            let slot = view.slot_at(index);
+            // ORDERING: Relaxed: only this writer stores stamps; the dead writer's stores were
+            // made visible by the Acquire loads above or by its process ending.
+            let stamp = slot.stamp().load(Ordering::Relaxed);
+            let live = stamp >= new_oldest && stamp <= youngest && stamp % s == index as u64;
+            if stamp != STAMP_EMPTY && !live {
+                // ORDERING: Release, as in `retire`: pairs with the reader's Acquire stamp load
+                // or its fence(Acquire) on the mismatch path, which then sees `oldest_id`.
+                slot.stamp().store(STAMP_EMPTY, Ordering::Release);
+                stamps_cleared_count += 1;
+            }
+        }
+        // ORDERING: fence(Release): the clearing above is ordered before any payload or slot
+        // store this writer makes next; pairs with the readers' fence(Acquire) after a copy.
+        fence(Ordering::Release);
+        // ORDERING: Relaxed: a hint for the next recovery and for `fmq info`.
+        h(hw::WRITE_POS).store(write_pos, Ordering::Relaxed);
+        // ORDERING: Relaxed: advisory (see above).
+        h(hw::WRITER_EPOCH).store(epoch, Ordering::Relaxed);
+        // ORDERING: Relaxed: advisory.
+        h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
+        let report = RecoveryReport {
+            epoch,
+            youngest_id: MessageId(youngest),
+            oldest_id: MessageId(new_oldest),
+            dropped_count,
+            stamps_cleared_count,
+            writer_was_open: was_open != 0,
+            previous_pid,
+        };
+        let writer = Writer {
+            region,
+            core: WriterCore {
+                layout,
+                next_id: youngest + 1,
+                published_next: youngest + 1,
+                oldest_id: new_oldest,
+                write_pos,
+            },
+            generation: attached.generation,
+            epoch,
+            pid: 0,
+            _not_sync: PhantomData,
+        };
+        Ok((writer, report))
+    }
+
+    /// Records the writer's process id in the header's mark (for `fmq info` and for readers
+    /// that detect a dead writer).
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+        if let Some(view) = View::new(&self.region, &self.core.layout) {
+            // ORDERING: Relaxed: the mark is advisory and publishes nothing.
+            view.header(hw::WRITER_MARK).store(pack(pid, 1), Ordering::Relaxed);
+        }
+    }
+
+    /// Appends one message and publishes it; returns its id.
+    pub fn write(
+        &mut self,
+        msg_type: i32,
+        subtype: i32,
+        time_ns: i64,
+        payload: &[u8],
+    ) -> Result<MessageId, WriteError> {
+        self.write_message(&NewMessage::new(msg_type, subtype, time_ns, payload))
+    }
+
+    /// Appends one message (with flags, e.g. compressed) and publishes it; returns its id.
+    pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
+        self.core.check(msg, 1)?;
+        let view =
+            View::new(&self.region, &self.core.layout).ok_or(WriteError::CounterExhausted)?;
+        let id = self.core.put(&view, msg);
+        self.core.commit(&view);
+        Ok(MessageId(id))
+    }
+
+    /// Appends many messages and publishes them with one commit store; returns the id of the
+    /// last (ids are consecutive), or `None` for an empty batch. Every message is checked
+    /// before anything is written: an error leaves the queue untouched. A batch larger than
+    /// the queue's capacity is committed early as needed, since a message is never retired
+    /// before it was published.
+    pub fn write_batch(&mut self, msgs: &[NewMessage<'_>]) -> Result<Option<MessageId>, WriteError> {
+        for m in msgs {
+            self.core.check(m, msgs.len() as u64)?;
+        }
+        let view =
+            View::new(&self.region, &self.core.layout).ok_or(WriteError::CounterExhausted)?;
+        let mut last = None;
+        for m in msgs {
+            last = Some(MessageId(self.core.put(&view, m)));
+        }
+        self.core.commit(&view);
+        Ok(last)
+    }
+
+    /// The youngest published id (0 before the first message).
+    pub fn youngest_id(&self) -> MessageId {
+        MessageId(self.core.published_next - 1)
+    }
+
+    /// The oldest id present.
+    pub fn oldest_id(&self) -> MessageId {
+        MessageId(self.core.oldest_id)
+    }
+
+    /// Stream position just past the youngest message.
+    pub fn write_pos(&self) -> u64 {
+        self.core.write_pos
+    }
+
+    /// The queue's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.core.layout
+    }
+
+    /// The queue's generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// This writer's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The region.
+    pub fn region(&self) -> &R {
+        &self.region
+    }
+}
+
+impl WriterCore {
+    fn check(&self, msg: &NewMessage<'_>, batch_len: u64) -> Result<(), WriteError> {
+        if msg.flags & !MSG_FLAG_COMPRESSED != 0 {
+            return Err(WriteError::UnknownFlags { flags: msg.flags });
+        }
+        let len = msg.payload.len() as u64;
+        if msg.flags & MSG_FLAG_COMPRESSED == 0 && msg.raw_len != len {
+            return Err(WriteError::RawLenMismatch { raw_len: msg.raw_len, len });
+        }
+        let max = self.layout.max_message_bytes();
+        if padded_len(len) > max {
+            return Err(WriteError::MessageTooLarge { len, max });
+        }
+        let b = self.layout.buf_size_bytes();
+        if self.next_id >= MAX_WRITE_POS - batch_len
+            || self.write_pos >= MAX_WRITE_POS - batch_len.saturating_mul(2 * b).min(MAX_WRITE_POS)
+        {
+            return Err(WriteError::CounterExhausted);
+        }
+        Ok(())
+    }
+
+    /// Steps 1-5 for one checked message; returns its id (not yet committed).
+    fn put(&mut self, view: &View<'_>, msg: &NewMessage<'_>) -> u64 {
+        let id = self.next_id;
+        let b = self.layout.buf_size_bytes();
+        let len = msg.payload.len() as u64;
+        let padded = padded_len(len);
+        let phys = self.write_pos % b;
+        let start = if phys + padded > b { self.write_pos + (b - phys) } else { self.write_pos };
+        let end = start + padded;
+        self.retire(view, id, end);
+
+        let first_word = ((start % b) / 8) as usize;
+        store_bytes(view.buf(first_word, (padded / 8) as usize), msg.payload);
+        let slot = view.slot(id);
+        let t = trailer(id, len, msg.raw_len, msg.time_ns, msg.msg_type, msg.subtype, msg.flags);
+        let crc = message_crc(msg.payload, &t);
+        // ORDERING (the six stores below): Relaxed: the slot's stamp is EMPTY (retired, then
+        // fence(Release) in `retire`, or never used); the Release stamp store publishes them.
+        slot.word(sw::BUF_POS).store(start, Ordering::Relaxed);
+        slot.word(sw::STORED_LEN).store(len, Ordering::Relaxed);
+        slot.word(sw::RAW_LEN).store(msg.raw_len, Ordering::Relaxed);
+        slot.word(sw::TIME).store(msg.time_ns as u64, Ordering::Relaxed);
+        slot.word(sw::TYPES).store(pack(msg.msg_type as u32, msg.subtype as u32), Ordering::Relaxed);
+        slot.word(sw::FLAGS_CRC).store(pack(msg.flags, crc), Ordering::Relaxed);
+        // ORDERING: Release pairs with the reader's Acquire stamp load in `Reader::begin`:
+        // a reader that sees `id` sees the payload and metadata stored above.
+        slot.stamp().store(id, Ordering::Release);
+        self.next_id = id + 1;
+        self.write_pos = end;
+        id
+    }
+
+    /// Retires, oldest first, every message that message `id` (bytes up to stream position
+    /// `end`) forces out: its slot's previous occupant, and every message starting before
+    /// `end - buf_size` (whose bytes the new payload reuses, or which precedes one that does).
+    fn retire(&mut self, view: &View<'_>, id: u64, end: u64) {
+        let s = u64::from(self.layout.slots_count());
+        let limit = end.saturating_sub(self.layout.buf_size_bytes());
+        let first = self.oldest_id;
+        let mut o = first;
+        while o < id {
+            if id - o < s {
+                // ORDERING: Relaxed: this writer's own store, read back in program order; the
+                // field has no ordering role.
+                let pos = view.slot(o).word(sw::BUF_POS).load(Ordering::Relaxed);
+                if pos >= limit {
+                    break;
+                }
+            }
+            if o >= self.published_next {
+                // A batch larger than the queue: publish before retiring.
+                self.commit(view);
+            }
+            o += 1;
+        }
+        if o == first {
+            return;
+        }
+        self.oldest_id = o;
+        // ORDERING: Release pairs with the reader's Acquire load of `oldest_id` on its
+        // mismatch path, which then also sees the commit point stored before this (used to
+        // tell a corrupt commit line from a moving one).
+        view.header(hw::OLDEST_ID).store(o, Ordering::Release);
+        for r in first..o {
+            // ORDERING: Release pairs with the reader's Acquire stamp load (or its
+            // fence(Acquire) on the mismatch path): a reader that sees EMPTY sees the new
+            // `oldest_id` stored above, so its missed count is exact.
+            view.slot(r).stamp().store(STAMP_EMPTY, Ordering::Release);
+        }
+        // ORDERING: fence(Release) orders the EMPTY stamps above before the payload and slot
+        // stores that follow (seqlock). Pairs with the reader's fence(Acquire) before its
+        // second stamp load: a reader whose copy saw any byte stored after this fence sees its
+        // stamp EMPTY (or newer) and discards the copy.
+        fence(Ordering::Release);
+    }
+
+    /// Step 6: publishes everything put so far.
+    fn commit(&mut self, view: &View<'_>) {
+        if self.published_next == self.next_id {
+            return;
+        }
+        // ORDERING: Relaxed: a hint for recovery and `fmq info`, published by the commit.
+        view.header(hw::WRITE_POS).store(self.write_pos, Ordering::Relaxed);
+        // ORDERING: Release pairs with the reader's Acquire load of `youngest_id`: a reader
+        // that sees the commit point sees every stamp stored before it.
+        view.header(hw::YOUNGEST_ID).store(self.next_id - 1, Ordering::Release);
+        self.published_next = self.next_id;
+    }
+}
+
+impl<R: Region> Drop for Writer<R> {
+    fn drop(&mut self) {
+        if let Some(view) = View::new(&self.region, &self.core.layout) {
+            // ORDERING: Relaxed: the mark is advisory and publishes nothing.
+            view.header(hw::WRITER_MARK).store(pack(self.pid, 0), Ordering::Relaxed);
+        }
+    }
+}
+
+impl<R: Region> core::fmt::Debug for Writer<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("layout", &self.core.layout)
+            .field("generation", &self.generation)
+            .field("epoch", &self.epoch)
+            .field("next_id", &self.core.next_id)
+            .field("oldest_id", &self.core.oldest_id)
+            .field("write_pos", &self.core.write_pos)
+            .finish()
+    }
+}
