@@ -24,7 +24,9 @@ pub(crate) const fn padded_len(len: u64) -> u64 {
 pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     let mut chunks = src.chunks_exact(8);
     let mut words = dst.iter();
-    for (w, c) in (&mut words).zip(&mut chunks) {
+    // `chunks` first: `zip` polls its left side first, and must not consume a word it cannot
+    // fill.
+    for (c, w) in (&mut chunks).zip(&mut words) {
         let mut b = [0u8; 8];
         b.copy_from_slice(c);
         // ORDERING: Relaxed: payload words are published by the slot stamp's Release store

@@ -270,7 +270,7 @@ impl ReaderCore {
         if stored_len > b || buf_pos % b + padded_len(stored_len) > b {
             // Torn metadata (the slot was being reused) or a corrupt slot: tell them apart.
             self.validate(view, want, slot)?;
-            self.next_id = want + 1;
+            self.next_id = want.saturating_add(1);
             return Err(ReadError::Corrupt {
                 id: MessageId(want),
                 reason: CorruptReason::SlotOutOfBounds { buf_pos, stored_len },
@@ -296,7 +296,7 @@ impl ReaderCore {
 
     /// Step 6 and advance.
     fn finish(&mut self, id: u64, m: &Loaded, computed: u32) -> Result<MessageMeta, ReadError> {
-        self.next_id = id + 1;
+        self.next_id = id.saturating_add(1);
         if computed != m.crc {
             return Err(ReadError::Corrupt {
                 id: MessageId(id),
@@ -367,7 +367,7 @@ impl ReaderCore {
             return ReadError::Lagged { missed_count: resume - want, resumed_at: MessageId(resume) };
         }
         // Published, not retired, and yet not stamped with its id: corrupt. Skip it.
-        self.next_id = want + 1;
+        self.next_id = want.saturating_add(1);
         ReadError::Corrupt { id: MessageId(want), reason: CorruptReason::StampMismatch { found } }
     }
 }
