@@ -68,14 +68,23 @@ impl fmt::Display for ConfigError {
             ConfigError::TooManySlots { slots_count, max } => {
                 write!(f, "too many slots: {slots_count} > {max}")
             }
-            ConfigError::BufferTooSmall { buf_size_bytes, min } => {
+            ConfigError::BufferTooSmall {
+                buf_size_bytes,
+                min,
+            } => {
                 write!(f, "buffer too small: {buf_size_bytes} < {min} bytes")
             }
-            ConfigError::BufferTooLarge { buf_size_bytes, max } => {
+            ConfigError::BufferTooLarge {
+                buf_size_bytes,
+                max,
+            } => {
                 write!(f, "buffer too large: {buf_size_bytes} > {max} bytes")
             }
             ConfigError::BufferNotWordMultiple { buf_size_bytes } => {
-                write!(f, "buffer size {buf_size_bytes} is not a multiple of 8 bytes")
+                write!(
+                    f,
+                    "buffer size {buf_size_bytes} is not a multiple of 8 bytes"
+                )
             }
             ConfigError::UnknownQueueFlags { flags } => {
                 write!(f, "unknown queue flags {flags:#x}")
@@ -104,7 +113,11 @@ impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             FormatError::Config(e) => write!(f, "invalid queue configuration: {e}"),
-            FormatError::RegionTooSmall { part, needed, actual } => {
+            FormatError::RegionTooSmall {
+                part,
+                needed,
+                actual,
+            } => {
                 write!(f, "region {part} too small: {actual} < {needed} bytes")
             }
         }
@@ -169,7 +182,11 @@ pub enum AttachError {
 impl fmt::Display for AttachError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            AttachError::RegionTooSmall { part, needed, actual } => write!(
+            AttachError::RegionTooSmall {
+                part,
+                needed,
+                actual,
+            } => write!(
                 f,
                 "queue {part} is truncated: {actual} bytes, its header needs {needed}"
             ),
@@ -273,14 +290,23 @@ impl fmt::Display for CorruptReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             CorruptReason::StampMismatch { found } => write!(f, "slot stamp is {found}"),
-            CorruptReason::SlotOutOfBounds { buf_pos, stored_len } => write!(
+            CorruptReason::SlotOutOfBounds {
+                buf_pos,
+                stored_len,
+            } => write!(
                 f,
                 "slot points outside the buffer (position {buf_pos}, length {stored_len})"
             ),
             CorruptReason::ChecksumMismatch { stored, computed } => {
-                write!(f, "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
-            CorruptReason::CommitOutOfRange { youngest_id, oldest_id } => write!(
+            CorruptReason::CommitOutOfRange {
+                youngest_id,
+                oldest_id,
+            } => write!(
                 f,
                 "header commit line out of range (youngest {youngest_id}, oldest {oldest_id})"
             ),
@@ -327,7 +353,10 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ReadError::Empty => write!(f, "no new message"),
-            ReadError::Lagged { missed_count, resumed_at } => write!(
+            ReadError::Lagged {
+                missed_count,
+                resumed_at,
+            } => write!(
                 f,
                 "reader lagged: missed {missed_count} messages, resuming at id {resumed_at}"
             ),
@@ -362,7 +391,10 @@ impl fmt::Display for RecoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             RecoverError::Attach(e) => e.fmt(f),
-            RecoverError::CommitOutOfRange { youngest_id, oldest_id } => write!(
+            RecoverError::CommitOutOfRange {
+                youngest_id,
+                oldest_id,
+            } => write!(
                 f,
                 "cannot recover: header commit line is corrupt (youngest {youngest_id}, \
                  oldest {oldest_id}); re-create the queue"

@@ -241,6 +241,8 @@ impl Header {
     /// The youngest id minus the oldest plus one, saturating: how many messages the header
     /// says are present.
     pub fn present_count(&self) -> u64 {
-        self.youngest_id.saturating_add(1).saturating_sub(self.oldest_id)
+        self.youngest_id
+            .saturating_add(1)
+            .saturating_sub(self.oldest_id)
     }
 }

@@ -68,21 +68,32 @@ impl Layout {
             });
         }
         if buf_size_bytes < MIN_BUF_SIZE_BYTES {
-            return Err(ConfigError::BufferTooSmall { buf_size_bytes, min: MIN_BUF_SIZE_BYTES });
+            return Err(ConfigError::BufferTooSmall {
+                buf_size_bytes,
+                min: MIN_BUF_SIZE_BYTES,
+            });
         }
         if buf_size_bytes > MAX_BUF_SIZE_BYTES {
-            return Err(ConfigError::BufferTooLarge { buf_size_bytes, max: MAX_BUF_SIZE_BYTES });
+            return Err(ConfigError::BufferTooLarge {
+                buf_size_bytes,
+                max: MAX_BUF_SIZE_BYTES,
+            });
         }
         if buf_size_bytes % 8 != 0 {
             return Err(ConfigError::BufferNotWordMultiple { buf_size_bytes });
         }
-        Ok(Layout { slots_count, buf_size_bytes })
+        Ok(Layout {
+            slots_count,
+            buf_size_bytes,
+        })
     }
 
     /// Checks a [`Config`].
     pub fn from_config(config: &Config) -> Result<Layout, ConfigError> {
         if config.queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
-            return Err(ConfigError::UnknownQueueFlags { flags: config.queue_flags });
+            return Err(ConfigError::UnknownQueueFlags {
+                flags: config.queue_flags,
+            });
         }
         Layout::new(config.slots_count, config.buf_size_bytes)
     }
@@ -173,7 +184,10 @@ impl Layout {
         let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
         let computed = header::layout_crc(&line0);
         if stored_crc != computed {
-            return Err(AttachError::HeaderChecksum { stored: stored_crc, computed });
+            return Err(AttachError::HeaderChecksum {
+                stored: stored_crc,
+                computed,
+            });
         }
         let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
         if slot_size != SLOT_SIZE_BYTES {
@@ -190,19 +204,34 @@ impl Layout {
             });
         }
         if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
-            return Err(AttachError::BadLayout { field: "queue_flags", value: queue_flags.into() });
+            return Err(AttachError::BadLayout {
+                field: "queue_flags",
+                value: queue_flags.into(),
+            });
         }
         let buf_size = line0[word::BUF_SIZE];
         let layout = Layout::new(slots_count, buf_size).map_err(|e| match e {
-            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
-                AttachError::BadLayout { field: "slots_count", value: slots_count.into() }
-            }
-            _ => AttachError::BadLayout { field: "buf_size_bytes", value: buf_size },
+            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => AttachError::BadLayout {
+                field: "slots_count",
+                value: slots_count.into(),
+            },
+            _ => AttachError::BadLayout {
+                field: "buf_size_bytes",
+                value: buf_size,
+            },
         })?;
-        layout.check_region(region).map_err(|(part, needed, actual)| {
-            AttachError::RegionTooSmall { part, needed, actual }
-        })?;
-        Ok(Attached { layout, generation: line0[word::GENERATION], queue_flags })
+        layout
+            .check_region(region)
+            .map_err(|(part, needed, actual)| AttachError::RegionTooSmall {
+                part,
+                needed,
+                actual,
+            })?;
+        Ok(Attached {
+            layout,
+            generation: line0[word::GENERATION],
+            queue_flags,
+        })
     }
 }
 

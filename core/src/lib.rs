@@ -53,8 +53,7 @@ pub mod sync;
 pub mod writer;
 
 pub use error::{
-    AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError,
-    WriteError,
+    AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError, WriteError,
 };
 pub use header::Header;
 pub use layout::{Attached, Config, Layout};

@@ -43,7 +43,14 @@ pub struct NewMessage<'a> {
 impl<'a> NewMessage<'a> {
     /// An uncompressed message.
     pub fn new(msg_type: i32, subtype: i32, time_ns: i64, payload: &'a [u8]) -> Self {
-        NewMessage { msg_type, subtype, time_ns, payload, flags: 0, raw_len: payload.len() as u64 }
+        NewMessage {
+            msg_type,
+            subtype,
+            time_ns,
+            payload,
+            flags: 0,
+            raw_len: payload.len() as u64,
+        }
     }
 
     /// Marks the payload as compressed with the queue's codec, expanding to `raw_len` bytes.

@@ -126,7 +126,10 @@ impl<'a> Payload<'a> {
             copied += 1;
             if (offset + copied) % 8 == 0 {
                 let rest = n - copied;
-                load_bytes(&self.words[(offset + copied) / 8..], &mut dst[copied..copied + rest]);
+                load_bytes(
+                    &self.words[(offset + copied) / 8..],
+                    &mut dst[copied..copied + rest],
+                );
                 copied = n;
             }
         }

@@ -187,7 +187,15 @@ impl<R: Region> Reader<R> {
         let dst = &mut buf[..len];
         load_bytes(payload_words(&view, &core.layout, &m), dst);
         core.validate(&view, id, slot)?;
-        let t = trailer(id, m.stored_len, m.raw_len, m.time_ns, m.msg_type, m.subtype, m.flags);
+        let t = trailer(
+            id,
+            m.stored_len,
+            m.raw_len,
+            m.time_ns,
+            m.msg_type,
+            m.subtype,
+            m.flags,
+        );
         let computed = message_crc(dst, &t);
         core.finish(id, &m, computed)
     }
@@ -208,8 +216,15 @@ impl<R: Region> Reader<R> {
         let result = f(&Payload::new(words, len));
         let mut crc = Crc32c::new();
         crc_words(&mut crc, words, len);
-        let t: [u8; TRAILER_SIZE_BYTES] =
-            trailer(id, m.stored_len, m.raw_len, m.time_ns, m.msg_type, m.subtype, m.flags);
+        let t: [u8; TRAILER_SIZE_BYTES] = trailer(
+            id,
+            m.stored_len,
+            m.raw_len,
+            m.time_ns,
+            m.msg_type,
+            m.subtype,
+            m.flags,
+        );
         crc.update(&t);
         let computed = crc.finish();
         core.validate(&view, id, slot)?;
@@ -223,7 +238,6 @@ impl<R: Region> Reader<R> {
         self.read_with(|p| p.to_vec())
             .map(|(meta, payload)| crate::message::Message { meta, payload })
     }
-
 }
 
 impl ReaderCore {
@@ -248,13 +262,17 @@ impl ReaderCore {
         if stamp != want {
             return Err(self.mismatch(view, want, stamp));
         }
-        // ORDERING (the six loads below): Relaxed: validated by the stamp re-check after
-        // fence(Acquire) in `validate`.
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let buf_pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let stored_len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let raw_len = slot.word(sw::RAW_LEN).load(Ordering::Relaxed);
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let time_ns = slot.word(sw::TIME).load(Ordering::Relaxed) as i64;
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let (msg_type, subtype) = unpack(slot.word(sw::TYPES).load(Ordering::Relaxed));
+        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let (flags, crc) = unpack(slot.word(sw::FLAGS_CRC).load(Ordering::Relaxed));
         let m = Loaded {
             buf_pos,
@@ -273,7 +291,10 @@ impl ReaderCore {
             self.next_id = want.saturating_add(1);
             return Err(ReadError::Corrupt {
                 id: MessageId(want),
-                reason: CorruptReason::SlotOutOfBounds { buf_pos, stored_len },
+                reason: CorruptReason::SlotOutOfBounds {
+                    buf_pos,
+                    stored_len,
+                },
             });
         }
         Ok((want, slot, m))
@@ -300,7 +321,10 @@ impl ReaderCore {
         if computed != m.crc {
             return Err(ReadError::Corrupt {
                 id: MessageId(id),
-                reason: CorruptReason::ChecksumMismatch { stored: m.crc, computed },
+                reason: CorruptReason::ChecksumMismatch {
+                    stored: m.crc,
+                    computed,
+                },
             });
         }
         Ok(MessageMeta {
@@ -319,7 +343,10 @@ impl ReaderCore {
         // a fence(Acquire), which orders this load after the format's fence(Release).
         let current = view.header(hw::GENERATION).load(Ordering::Relaxed);
         if current != self.generation {
-            return Err(ReadError::GenerationChanged { attached: self.generation, current });
+            return Err(ReadError::GenerationChanged {
+                attached: self.generation,
+                current,
+            });
         }
         Ok(())
     }
@@ -354,7 +381,10 @@ impl ReaderCore {
             // A writer keeps 1 <= oldest <= youngest + 1 and at most `slots_count` messages.
             return ReadError::Corrupt {
                 id: MessageId(want),
-                reason: CorruptReason::CommitOutOfRange { youngest_id: youngest, oldest_id: oldest },
+                reason: CorruptReason::CommitOutOfRange {
+                    youngest_id: youngest,
+                    oldest_id: oldest,
+                },
             };
         }
         if oldest > want {
@@ -364,11 +394,17 @@ impl ReaderCore {
             };
             self.next_id = resume;
             self.cached_youngest = self.cached_youngest.max(youngest);
-            return ReadError::Lagged { missed_count: resume - want, resumed_at: MessageId(resume) };
+            return ReadError::Lagged {
+                missed_count: resume - want,
+                resumed_at: MessageId(resume),
+            };
         }
         // Published, not retired, and yet not stamped with its id: corrupt. Skip it.
         self.next_id = want.saturating_add(1);
-        ReadError::Corrupt { id: MessageId(want), reason: CorruptReason::StampMismatch { found } }
+        ReadError::Corrupt {
+            id: MessageId(want),
+            reason: CorruptReason::StampMismatch { found },
+        }
     }
 }
 

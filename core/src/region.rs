@@ -79,15 +79,23 @@ impl HeapRegion {
     pub fn with_sizes(stat_size_bytes: u64, buf_size_bytes: u64) -> HeapRegion {
         let (stat, stat_start, stat_len) = aligned_words(stat_size_bytes.div_ceil(8) as usize);
         let (buf, buf_start, buf_len) = aligned_words(buf_size_bytes.div_ceil(8) as usize);
-        HeapRegion { stat, stat_start, stat_len, buf, buf_start, buf_len }
+        HeapRegion {
+            stat,
+            stat_start,
+            stat_len,
+            buf,
+            buf_start,
+            buf_len,
+        }
     }
 }
 
 #[cfg(feature = "alloc")]
 fn aligned_words(len: usize) -> (alloc::vec::Vec<AtomicU64>, usize, usize) {
     const LINE_WORDS: usize = 8;
-    let v: alloc::vec::Vec<AtomicU64> =
-        (0..len + LINE_WORDS - 1).map(|_| AtomicU64::new(0)).collect();
+    let v: alloc::vec::Vec<AtomicU64> = (0..len + LINE_WORDS - 1)
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let start = match v.as_ptr().align_offset(64) {
         off if off < LINE_WORDS => off,
         _ => 0,
@@ -119,7 +127,11 @@ impl<'a> View<'a> {
     pub(crate) fn new<R: Region + ?Sized>(region: &'a R, layout: &Layout) -> Option<View<'a>> {
         let stat = region.stat_words().get(..layout.stat_words())?;
         let buf = region.buf_words().get(..layout.buf_words())?;
-        Some(View { stat, buf, slots_count: layout.slots_count().into() })
+        Some(View {
+            stat,
+            buf,
+            slots_count: layout.slots_count().into(),
+        })
     }
 
     /// A header word; `w` is one of the `header::word` constants.

@@ -93,9 +93,13 @@ impl<R: Region> Writer<R> {
     /// held is discarded; a reader attached to it gets `GenerationChanged`.
     pub fn format(region: R, config: &Config) -> Result<Self, FormatError> {
         let layout = Layout::from_config(config)?;
-        layout.check_region(&region).map_err(|(part, needed, actual)| {
-            FormatError::RegionTooSmall { part, needed, actual }
-        })?;
+        layout
+            .check_region(&region)
+            .map_err(|(part, needed, actual)| FormatError::RegionTooSmall {
+                part,
+                needed,
+                actual,
+            })?;
         let generation;
         {
             let view = View::new(&region, &layout).ok_or(FormatError::RegionTooSmall {
@@ -113,7 +117,10 @@ impl<R: Region> Writer<R> {
             } else {
                 0
             };
-            generation = config.creation_time_ns.max(old_generation.wrapping_add(1)).max(1);
+            generation = config
+                .creation_time_ns
+                .max(old_generation.wrapping_add(1))
+                .max(1);
             // ORDERING: Relaxed: attaches from now on fail with NotFormatted until the
             // Release store of the magic below.
             h(hw::MAGIC).store(0, Ordering::Relaxed);
@@ -160,7 +167,13 @@ impl<R: Region> Writer<R> {
         }
         Ok(Writer {
             region,
-            core: WriterCore { layout, next_id: 1, published_next: 1, oldest_id: 1, write_pos: 0 },
+            core: WriterCore {
+                layout,
+                next_id: 1,
+                published_next: 1,
+                oldest_id: 1,
+                write_pos: 0,
+            },
             generation,
             epoch: 1,
             pid: 0,
@@ -198,7 +211,10 @@ impl<R: Region> Writer<R> {
             || oldest > youngest + 1
             || youngest + 1 - oldest > s
         {
-            return Err(RecoverError::CommitOutOfRange { youngest_id: youngest, oldest_id: oldest });
+            return Err(RecoverError::CommitOutOfRange {
+                youngest_id: youngest,
+                oldest_id: oldest,
+            });
         }
         // ORDERING: Relaxed: the mark and epoch are advisory, written only by writers, and the
         // lock (or the caller) orders writers one after another.
@@ -220,10 +236,8 @@ impl<R: Region> Writer<R> {
             let pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
             // ORDERING: Relaxed: as above.
             let len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
-            let fits = stamp == id
-                && len <= b
-                && pos < MAX_WRITE_POS
-                && pos % b + padded_len(len) <= b;
+            let fits =
+                stamp == id && len <= b && pos < MAX_WRITE_POS && pos % b + padded_len(len) <= b;
             if !fits {
                 break;
             }
@@ -312,7 +326,8 @@ impl<R: Region> Writer<R> {
         self.pid = pid;
         if let Some(view) = View::new(&self.region, &self.core.layout) {
             // ORDERING: Relaxed: the mark is advisory and publishes nothing.
-            view.header(hw::WRITER_MARK).store(pack(pid, 1), Ordering::Relaxed);
+            view.header(hw::WRITER_MARK)
+                .store(pack(pid, 1), Ordering::Relaxed);
         }
     }
 
@@ -342,7 +357,10 @@ impl<R: Region> Writer<R> {
     /// before anything is written: an error leaves the queue untouched. A batch larger than
     /// the queue's capacity is committed early as needed, since a message is never retired
     /// before it was published.
-    pub fn write_batch(&mut self, msgs: &[NewMessage<'_>]) -> Result<Option<MessageId>, WriteError> {
+    pub fn write_batch(
+        &mut self,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Option<MessageId>, WriteError> {
         for m in msgs {
             self.core.check(m, msgs.len() as u64)?;
         }
@@ -399,7 +417,10 @@ impl WriterCore {
         }
         let len = msg.payload.len() as u64;
         if msg.flags & MSG_FLAG_COMPRESSED == 0 && msg.raw_len != len {
-            return Err(WriteError::RawLenMismatch { raw_len: msg.raw_len, len });
+            return Err(WriteError::RawLenMismatch {
+                raw_len: msg.raw_len,
+                len,
+            });
         }
         let max = self.layout.max_message_bytes();
         if padded_len(len) > max {
@@ -421,23 +442,46 @@ impl WriterCore {
         let len = msg.payload.len() as u64;
         let padded = padded_len(len);
         let phys = self.write_pos % b;
-        let start = if phys + padded > b { self.write_pos + (b - phys) } else { self.write_pos };
+        let start = if phys + padded > b {
+            self.write_pos + (b - phys)
+        } else {
+            self.write_pos
+        };
         let end = start + padded;
         self.retire(view, id, end);
 
         let first_word = ((start % b) / 8) as usize;
         store_bytes(view.buf(first_word, (padded / 8) as usize), msg.payload);
         let slot = view.slot(id);
-        let t = trailer(id, len, msg.raw_len, msg.time_ns, msg.msg_type, msg.subtype, msg.flags);
+        let t = trailer(
+            id,
+            len,
+            msg.raw_len,
+            msg.time_ns,
+            msg.msg_type,
+            msg.subtype,
+            msg.flags,
+        );
         let crc = message_crc(msg.payload, &t);
-        // ORDERING (the six stores below): Relaxed: the slot's stamp is EMPTY (retired, then
-        // fence(Release) in `retire`, or never used); the Release stamp store publishes them.
+        // The slot's stamp is EMPTY here (retired, then fence(Release) in `retire`, or never
+        // used); the Release stamp store below publishes these six words.
+        // ORDERING: Relaxed: published by the Release stamp store below.
         slot.word(sw::BUF_POS).store(start, Ordering::Relaxed);
+        // ORDERING: Relaxed: published by the Release stamp store below.
         slot.word(sw::STORED_LEN).store(len, Ordering::Relaxed);
+        // ORDERING: Relaxed: published by the Release stamp store below.
         slot.word(sw::RAW_LEN).store(msg.raw_len, Ordering::Relaxed);
-        slot.word(sw::TIME).store(msg.time_ns as u64, Ordering::Relaxed);
-        slot.word(sw::TYPES).store(pack(msg.msg_type as u32, msg.subtype as u32), Ordering::Relaxed);
-        slot.word(sw::FLAGS_CRC).store(pack(msg.flags, crc), Ordering::Relaxed);
+        // ORDERING: Relaxed: published by the Release stamp store below.
+        slot.word(sw::TIME)
+            .store(msg.time_ns as u64, Ordering::Relaxed);
+        // ORDERING: Relaxed: published by the Release stamp store below.
+        slot.word(sw::TYPES).store(
+            pack(msg.msg_type as u32, msg.subtype as u32),
+            Ordering::Relaxed,
+        );
+        // ORDERING: Relaxed: published by the Release stamp store below.
+        slot.word(sw::FLAGS_CRC)
+            .store(pack(msg.flags, crc), Ordering::Relaxed);
         // ORDERING: Release pairs with the reader's Acquire stamp load in `Reader::begin`:
         // a reader that sees `id` sees the payload and metadata stored above.
         slot.stamp().store(id, Ordering::Release);
@@ -496,10 +540,12 @@ impl WriterCore {
             return;
         }
         // ORDERING: Relaxed: a hint for recovery and `fmq info`, published by the commit.
-        view.header(hw::WRITE_POS).store(self.write_pos, Ordering::Relaxed);
+        view.header(hw::WRITE_POS)
+            .store(self.write_pos, Ordering::Relaxed);
         // ORDERING: Release pairs with the reader's Acquire load of `youngest_id`: a reader
         // that sees the commit point sees every stamp stored before it.
-        view.header(hw::YOUNGEST_ID).store(self.next_id - 1, Ordering::Release);
+        view.header(hw::YOUNGEST_ID)
+            .store(self.next_id - 1, Ordering::Release);
         self.published_next = self.next_id;
     }
 }
@@ -508,7 +554,8 @@ impl<R: Region> Drop for Writer<R> {
     fn drop(&mut self) {
         if let Some(view) = View::new(&self.region, &self.core.layout) {
             // ORDERING: Relaxed: the mark is advisory and publishes nothing.
-            view.header(hw::WRITER_MARK).store(pack(self.pid, 0), Ordering::Relaxed);
+            view.header(hw::WRITER_MARK)
+                .store(pack(self.pid, 0), Ordering::Relaxed);
         }
     }
 }

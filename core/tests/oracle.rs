@@ -92,7 +92,10 @@ fn cases() -> u32 {
     if cfg!(miri) {
         return 16;
     }
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -101,11 +104,22 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
     let mut o = Oracle::new(slots, buf);
-    let policies = [LagPolicy::ResumeAtOldest, LagPolicy::ResumeAtYoungest, LagPolicy::ResumeAtOldest];
+    let policies = [
+        LagPolicy::ResumeAtOldest,
+        LagPolicy::ResumeAtYoungest,
+        LagPolicy::ResumeAtOldest,
+    ];
     let mut readers: Vec<_> = policies
         .iter()
         .map(|&p| {
-            Reader::attach(&reg, ReaderConfig { start: StartAt::Oldest, lag_policy: p }).unwrap()
+            Reader::attach(
+                &reg,
+                ReaderConfig {
+                    start: StartAt::Oldest,
+                    lag_policy: p,
+                },
+            )
+            .unwrap()
         })
         .collect();
     let mut cursors = [1u64; 3];
@@ -139,7 +153,12 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let last = w.write_batch(&msgs).unwrap();
                 let mut olast = None;
                 for (i, p) in ps.iter().enumerate() {
-                    olast = Some(MessageId(o.write(7, i as i32, (base + i as u64 + 1) as i64, p)));
+                    olast = Some(MessageId(o.write(
+                        7,
+                        i as i32,
+                        (base + i as u64 + 1) as i64,
+                        p,
+                    )));
                 }
                 prop_assert_eq!(last, olast);
             }
@@ -181,14 +200,32 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert!(id > last_id[r], "ids must strictly increase");
                         prop_assert_eq!(&bytes, &m.payload);
                         prop_assert_eq!(
-                            (meta.msg_type, meta.subtype, meta.time_ns, meta.len, meta.raw_len),
-                            (m.msg_type, m.subtype, m.time_ns, m.payload.len(), m.payload.len() as u64)
+                            (
+                                meta.msg_type,
+                                meta.subtype,
+                                meta.time_ns,
+                                meta.len,
+                                meta.raw_len
+                            ),
+                            (
+                                m.msg_type,
+                                m.subtype,
+                                m.time_ns,
+                                m.payload.len(),
+                                m.payload.len() as u64
+                            )
                         );
                         last_id[r] = id;
                         cursors[r] = id + 1;
                     }
                     (Expect::Empty, Err(ReadError::Empty)) => {}
-                    (Expect::Lagged(missed, resume), Err(ReadError::Lagged { missed_count, resumed_at })) => {
+                    (
+                        Expect::Lagged(missed, resume),
+                        Err(ReadError::Lagged {
+                            missed_count,
+                            resumed_at,
+                        }),
+                    ) => {
                         prop_assert_eq!(missed_count, missed, "exact missed count");
                         prop_assert_eq!(resumed_at, MessageId(resume));
                         cursors[r] = resume;
@@ -199,7 +236,14 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                             Expect::Empty => "Empty".into(),
                             Expect::Lagged(m, r) => format!("Lagged({m}, {r})"),
                         };
-                        prop_assert!(false, "reader {} at {}: expected {}, got {:?}", r, cursors[r], want, got.map(|(m, _)| m));
+                        prop_assert!(
+                            false,
+                            "reader {} at {}: expected {}, got {:?}",
+                            r,
+                            cursors[r],
+                            want,
+                            got.map(|(m, _)| m)
+                        );
                     }
                 }
             }

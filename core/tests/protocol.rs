@@ -15,7 +15,14 @@ use fmq_core::{
 use std::sync::atomic::Ordering::Relaxed;
 
 fn oldest_reader(r: &HeapRegion) -> Reader<&HeapRegion> {
-    Reader::attach(r, ReaderConfig { start: StartAt::Oldest, ..Default::default() }).unwrap()
+    Reader::attach(
+        r,
+        ReaderConfig {
+            start: StartAt::Oldest,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn read_all(r: &mut Reader<&HeapRegion>) -> Vec<Result<(u64, Vec<u8>), ReadError>> {
@@ -30,23 +37,44 @@ fn read_all(r: &mut Reader<&HeapRegion>) -> Vec<Result<(u64, Vec<u8>), ReadError
 }
 
 fn ok_ids(v: &[Result<(u64, Vec<u8>), ReadError>]) -> Vec<u64> {
-    v.iter().filter_map(|x| x.as_ref().ok().map(|(id, _)| *id)).collect()
+    v.iter()
+        .filter_map(|x| x.as_ref().ok().map(|(id, _)| *id))
+        .collect()
 }
 
 #[test]
 fn config_errors_are_clear() {
     assert_eq!(Layout::new(0, 1024), Err(ConfigError::ZeroSlots));
-    assert_eq!(Layout::new(4, 56), Err(ConfigError::BufferTooSmall { buf_size_bytes: 56, min: 64 }));
-    assert_eq!(Layout::new(4, 1001), Err(ConfigError::BufferNotWordMultiple { buf_size_bytes: 1001 }));
     assert_eq!(
-        ConfigError::BufferTooSmall { buf_size_bytes: 56, min: 64 }.to_string(),
+        Layout::new(4, 56),
+        Err(ConfigError::BufferTooSmall {
+            buf_size_bytes: 56,
+            min: 64
+        })
+    );
+    assert_eq!(
+        Layout::new(4, 1001),
+        Err(ConfigError::BufferNotWordMultiple {
+            buf_size_bytes: 1001
+        })
+    );
+    assert_eq!(
+        ConfigError::BufferTooSmall {
+            buf_size_bytes: 56,
+            min: 64
+        }
+        .to_string(),
         "buffer too small: 56 < 64 bytes"
     );
     let cfg = config(4, 1024);
     let small = HeapRegion::with_sizes(256, 1024);
     assert_eq!(
         Writer::format(&small, &cfg).unwrap_err(),
-        FormatError::RegionTooSmall { part: Part::Stat, needed: 256 + 4 * 64, actual: 256 }
+        FormatError::RegionTooSmall {
+            part: Part::Stat,
+            needed: 256 + 4 * 64,
+            actual: 256
+        }
     );
 }
 
@@ -62,7 +90,10 @@ fn message_larger_than_buffer_is_refused_and_nothing_is_published() {
     // An exact fit is fine, and a batch with one bad message writes nothing.
     w.write(0, 0, 0, &[1u8; 128]).unwrap();
     let big = [0u8; 200];
-    let batch = [NewMessage::new(0, 0, 0, b"ok"), NewMessage::new(0, 0, 0, &big)];
+    let batch = [
+        NewMessage::new(0, 0, 0, b"ok"),
+        NewMessage::new(0, 0, 0, &big),
+    ];
     assert!(w.write_batch(&batch).is_err());
     assert_eq!(w.youngest_id(), MessageId(1));
 }
@@ -74,9 +105,18 @@ fn uncompressed_message_with_wrong_raw_len_is_refused() {
     let mut w = Writer::format(&reg, &cfg).unwrap();
     let mut m = NewMessage::new(0, 0, 0, b"abc");
     m.raw_len = 10;
-    assert_eq!(w.write_message(&m), Err(WriteError::RawLenMismatch { raw_len: 10, len: 3 }));
+    assert_eq!(
+        w.write_message(&m),
+        Err(WriteError::RawLenMismatch {
+            raw_len: 10,
+            len: 3
+        })
+    );
     m.flags = 0x80;
-    assert_eq!(w.write_message(&m), Err(WriteError::UnknownFlags { flags: 0x80 }));
+    assert_eq!(
+        w.write_message(&m),
+        Err(WriteError::UnknownFlags { flags: 0x80 })
+    );
     let c = NewMessage::new(0, 0, 0, b"abc").compressed(1000);
     w.write_message(&c).unwrap();
     let mut r = oldest_reader(&reg);
@@ -95,11 +135,17 @@ fn attach_refuses_each_kind_of_bad_header_with_its_own_error() {
     };
     let rc = ReaderConfig::default();
     let blank = region(&cfg);
-    assert_eq!(Reader::attach(&blank, rc).unwrap_err(), AttachError::NotFormatted);
+    assert_eq!(
+        Reader::attach(&blank, rc).unwrap_err(),
+        AttachError::NotFormatted
+    );
 
     let reg = fresh();
     reg.stat_words()[hw::MAGIC].store(0x1234, Relaxed);
-    assert_eq!(Reader::attach(&reg, rc).unwrap_err(), AttachError::BadMagic { found: 0x1234 });
+    assert_eq!(
+        Reader::attach(&reg, rc).unwrap_err(),
+        AttachError::BadMagic { found: 0x1234 }
+    );
 
     let reg = fresh();
     reg.stat_words()[hw::VERSION_BOM].store(fmq_core::header::pack(2, 0x0403_0201), Relaxed);
@@ -111,12 +157,21 @@ fn attach_refuses_each_kind_of_bad_header_with_its_own_error() {
     let reg = fresh();
     reg.stat_words()[hw::VERSION_BOM].store(fmq_core::header::pack(3, 0x0102_0304), Relaxed);
     let e = Reader::attach(&reg, rc).unwrap_err();
-    assert_eq!(e, AttachError::UnsupportedVersion { found: 3, supported: 2 });
+    assert_eq!(
+        e,
+        AttachError::UnsupportedVersion {
+            found: 3,
+            supported: 2
+        }
+    );
     assert!(e.to_string().contains("version 3"));
 
     let reg = fresh();
     reg.stat_words()[hw::BUF_SIZE].store(1 << 20, Relaxed);
-    assert!(matches!(Reader::attach(&reg, rc), Err(AttachError::HeaderChecksum { .. })));
+    assert!(matches!(
+        Reader::attach(&reg, rc),
+        Err(AttachError::HeaderChecksum { .. })
+    ));
 
     // A region smaller than the (valid) header says: truncated.
     let big = config(4, 4096);
@@ -128,12 +183,20 @@ fn attach_refuses_each_kind_of_bad_header_with_its_own_error() {
     }
     assert_eq!(
         Reader::attach(&short, rc).unwrap_err(),
-        AttachError::RegionTooSmall { part: Part::Buf, needed: 4096, actual: 1024 }
+        AttachError::RegionTooSmall {
+            part: Part::Buf,
+            needed: 4096,
+            actual: 1024
+        }
     );
     let tiny = HeapRegion::with_sizes(100, 64);
     assert!(matches!(
         Reader::attach(&tiny, rc),
-        Err(AttachError::RegionTooSmall { part: Part::Stat, needed: 256, actual: 104 })
+        Err(AttachError::RegionTooSmall {
+            part: Part::Stat,
+            needed: 256,
+            actual: 104
+        })
     ));
 }
 
@@ -149,7 +212,10 @@ fn overrun_reader_gets_exact_missed_count_and_resumes_at_oldest() {
     // Slots hold 7..=10; the reader wanted 1.
     assert_eq!(
         r.try_read_message().unwrap_err(),
-        ReadError::Lagged { missed_count: 6, resumed_at: MessageId(7) }
+        ReadError::Lagged {
+            missed_count: 6,
+            resumed_at: MessageId(7)
+        }
     );
     assert_eq!(ok_ids(&read_all(&mut r)), vec![7, 8, 9, 10]);
 }
@@ -159,14 +225,20 @@ fn overrun_reader_with_youngest_policy_skips_to_the_youngest() {
     let cfg = config(4, 4096);
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
-    let rc = ReaderConfig { start: StartAt::Oldest, lag_policy: LagPolicy::ResumeAtYoungest };
+    let rc = ReaderConfig {
+        start: StartAt::Oldest,
+        lag_policy: LagPolicy::ResumeAtYoungest,
+    };
     let mut r = Reader::attach(&reg, rc).unwrap();
     for _ in 0..10 {
         w.write(0, 0, 0, b"x").unwrap();
     }
     assert_eq!(
         r.try_read_message().unwrap_err(),
-        ReadError::Lagged { missed_count: 9, resumed_at: MessageId(10) }
+        ReadError::Lagged {
+            missed_count: 9,
+            resumed_at: MessageId(10)
+        }
     );
     assert_eq!(ok_ids(&read_all(&mut r)), vec![10]);
 }
@@ -184,7 +256,10 @@ fn buffer_wrap_retires_messages_before_the_slot_ring_wraps() {
     assert_eq!(w.oldest_id(), MessageId(4));
     assert_eq!(
         r.try_read_message().unwrap_err(),
-        ReadError::Lagged { missed_count: 3, resumed_at: MessageId(4) }
+        ReadError::Lagged {
+            missed_count: 3,
+            resumed_at: MessageId(4)
+        }
     );
     let got = read_all(&mut r);
     assert_eq!(ok_ids(&got), vec![4, 5]);
@@ -201,7 +276,10 @@ fn reader_starting_at_end_sees_only_new_messages_and_empty_otherwise() {
     assert_eq!(r.try_read_message().unwrap_err(), ReadError::Empty);
     w.write(5, 6, 7, b"new").unwrap();
     let m = r.try_read_message().unwrap();
-    assert_eq!((m.meta.id, m.meta.msg_type, m.meta.subtype, m.meta.time_ns), (MessageId(2), 5, 6, 7));
+    assert_eq!(
+        (m.meta.id, m.meta.msg_type, m.meta.subtype, m.meta.time_ns),
+        (MessageId(2), 5, 6, 7)
+    );
     assert_eq!(m.payload, b"new");
     assert_eq!(r.seek(StartAt::Youngest), MessageId(2));
     assert_eq!(r.seek(StartAt::Oldest), MessageId(1));
@@ -217,7 +295,10 @@ fn too_small_buffer_consumes_nothing() {
     let mut r = oldest_reader(&reg);
     w.write(0, 0, 0, &[9u8; 20]).unwrap();
     let mut small = [0u8; 19];
-    assert_eq!(r.try_read(&mut small), Err(ReadError::BufferTooSmall { needed: 20 }));
+    assert_eq!(
+        r.try_read(&mut small),
+        Err(ReadError::BufferTooSmall { needed: 20 })
+    );
     let mut ok = [0u8; 20];
     assert_eq!(r.try_read(&mut ok).unwrap().id, MessageId(1));
 }
@@ -234,18 +315,35 @@ fn zero_copy_read_returns_closure_result_only_for_valid_messages() {
             let mut part = [0u8; 5];
             assert_eq!(p.copy_range_to(6, &mut part), 5);
             assert_eq!(&part, b"world");
-            (0..p.len()).map(|i| u32::from(p.byte(i).unwrap())).sum::<u32>()
+            (0..p.len())
+                .map(|i| u32::from(p.byte(i).unwrap()))
+                .sum::<u32>()
         })
         .unwrap();
     assert_eq!(meta.id, MessageId(1));
-    assert_eq!(sum, b"hello world, zero copy".iter().map(|&b| u32::from(b)).sum::<u32>());
+    assert_eq!(
+        sum,
+        b"hello world, zero copy"
+            .iter()
+            .map(|&b| u32::from(b))
+            .sum::<u32>()
+    );
     for _ in 0..3 {
         w.write(0, 0, 0, b"x").unwrap();
     }
     let mut ran = false;
     let e = r.read_with(|_| ran = true).unwrap_err();
-    assert_eq!(e, ReadError::Lagged { missed_count: 1, resumed_at: MessageId(3) });
-    assert!(!ran, "the closure never runs for a message that is already gone");
+    assert_eq!(
+        e,
+        ReadError::Lagged {
+            missed_count: 1,
+            resumed_at: MessageId(3)
+        }
+    );
+    assert!(
+        !ran,
+        "the closure never runs for a message that is already gone"
+    );
 }
 
 #[test]
@@ -263,7 +361,10 @@ fn reformatted_queue_is_reported_as_generation_change() {
     w2.write(0, 0, 0, b"b").unwrap();
     assert_eq!(
         r.try_read_message().unwrap_err(),
-        ReadError::GenerationChanged { attached: g, current: w2.generation() }
+        ReadError::GenerationChanged {
+            attached: g,
+            current: w2.generation()
+        }
     );
 }
 
@@ -320,7 +421,11 @@ fn recover_and_check(d: &Dead, expect_ids: std::ops::RangeInclusive<u64>) {
     assert_eq!(rep.dropped_count, 0);
     let got = read_all(&mut r);
     let ids = ok_ids(&got);
-    assert_eq!(ids, expect_ids.clone().collect::<Vec<_>>(), "published messages stay readable");
+    assert_eq!(
+        ids,
+        expect_ids.clone().collect::<Vec<_>>(),
+        "published messages stay readable"
+    );
     for x in got.iter().flatten() {
         assert_eq!(x.1, d.published[(x.0 - 1) as usize]);
     }
@@ -328,7 +433,10 @@ fn recover_and_check(d: &Dead, expect_ids: std::ops::RangeInclusive<u64>) {
     let id = w.write(0, 0, 0, b"after recovery").unwrap();
     assert_eq!(id, MessageId(d.published.len() as u64 + 1));
     let m = r.try_read_message().unwrap();
-    assert_eq!((m.meta.id, m.payload.as_slice()), (id, &b"after recovery"[..]));
+    assert_eq!(
+        (m.meta.id, m.payload.as_slice()),
+        (id, &b"after recovery"[..])
+    );
 }
 
 #[test]
@@ -371,7 +479,10 @@ fn recovery_never_publishes_the_message_in_flight() {
         let id = w.write(0, 0, 0, b"new seven").unwrap();
         assert_eq!(id, MessageId(7));
         let m = r.try_read_message().unwrap();
-        assert_eq!(m.payload, b"new seven", "stage {stage}: id 7 is the new message");
+        assert_eq!(
+            m.payload, b"new seven",
+            "stage {stage}: id 7 is the new message"
+        );
     }
 }
 
@@ -399,7 +510,10 @@ fn recovery_refuses_a_corrupt_commit_line() {
     d.reg.stat_words()[hw::OLDEST_ID].store(100, Relaxed);
     assert!(matches!(
         Writer::recover(&d.reg),
-        Err(fmq_core::RecoverError::CommitOutOfRange { youngest_id: 3, oldest_id: 100 })
+        Err(fmq_core::RecoverError::CommitOutOfRange {
+            youngest_id: 3,
+            oldest_id: 100
+        })
     ));
 }
 

@@ -31,7 +31,13 @@ pub struct Oracle {
 
 impl Oracle {
     pub fn new(slots: u32, buf: u64) -> Self {
-        Oracle { slots: slots.into(), buf, next_id: 1, write_pos: 0, msgs: VecDeque::new() }
+        Oracle {
+            slots: slots.into(),
+            buf,
+            next_id: 1,
+            write_pos: 0,
+            msgs: VecDeque::new(),
+        }
     }
 
     pub fn write(&mut self, msg_type: i32, subtype: i32, time_ns: i64, payload: &[u8]) -> u64 {
@@ -39,8 +45,11 @@ impl Oracle {
         let padded = (payload.len() as u64).div_ceil(8) * 8;
         assert!(padded <= self.buf);
         let phys = self.write_pos % self.buf;
-        let start =
-            if phys + padded > self.buf { self.write_pos + self.buf - phys } else { self.write_pos };
+        let start = if phys + padded > self.buf {
+            self.write_pos + self.buf - phys
+        } else {
+            self.write_pos
+        };
         let end = start + padded;
         // Bytes [start, end) reuse the physical bytes of stream range [start-buf, end-buf).
         while let Some(front) = self.msgs.front() {
@@ -94,7 +103,12 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
 }
 
 pub fn config(slots: u32, buf: u64) -> Config {
-    Config { slots_count: slots, buf_size_bytes: buf, creation_time_ns: 1_000, ..Config::default() }
+    Config {
+        slots_count: slots,
+        buf_size_bytes: buf,
+        creation_time_ns: 1_000,
+        ..Config::default()
+    }
 }
 
 pub fn region(cfg: &Config) -> HeapRegion {

@@ -1,0 +1,220 @@
+//! Hostile memory (DESIGN invariant 6): every header word, every slot word and buffer words
+//! are overwritten in turn with hostile values; attach, every read path and recovery must
+//! return an error or a correct message, never panic, never read out of bounds, never hand
+//! back bytes that were not written as that message.
+
+mod common;
+
+use common::{config, payload, region, Oracle};
+use fmq_core::{HeapRegion, MessageId, ReadError, Reader, ReaderConfig, Region, StartAt, Writer};
+use std::sync::atomic::Ordering::Relaxed;
+
+const SLOTS: u32 = 4;
+const BUF: u64 = 256;
+
+/// A queue that has wrapped both ways, and the oracle of what it holds.
+fn build() -> (HeapRegion, Oracle) {
+    let cfg = config(SLOTS, BUF);
+    let reg = region(&cfg);
+    let mut w = Writer::format(&reg, &cfg).unwrap();
+    let mut o = Oracle::new(SLOTS, BUF);
+    for (i, len) in [10usize, 100, 3, 0, 64, 90, 17, 8].into_iter().enumerate() {
+        let p = payload(i as u64, len);
+        w.write(i as i32, -(i as i32), i as i64 * 10, &p).unwrap();
+        o.write(i as i32, -(i as i32), i as i64 * 10, &p);
+    }
+    drop(w);
+    (reg, o)
+}
+
+fn hostile_values(orig: u64) -> Vec<u64> {
+    let mut v = vec![
+        0,
+        1,
+        7,
+        8,
+        BUF - 8,
+        BUF,
+        BUF + 8,
+        u64::from(u32::MAX),
+        1 << 32,
+        i64::MAX as u64,
+        1 << 63,
+        u64::MAX - 7,
+        u64::MAX,
+        orig.wrapping_add(1),
+        orig.wrapping_sub(1),
+        orig.wrapping_add(BUF),
+        orig.wrapping_add(u64::from(SLOTS)),
+    ];
+    for bit in [0, 3, 8, 31, 32, 40, 63] {
+        v.push(orig ^ (1 << bit));
+    }
+    let mut x = orig ^ 0x5DEE_CE66_D1CE_5EED;
+    for _ in 0..4 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(x);
+    }
+    v
+}
+
+/// Every message a reader returns must be the oracle's message with that id.
+fn check_reads(reg: &HeapRegion, o: &Oracle, what: &str) {
+    for start in [
+        StartAt::Oldest,
+        StartAt::Youngest,
+        StartAt::Id(MessageId(1)),
+    ] {
+        let Ok(mut r) = Reader::attach(
+            reg,
+            ReaderConfig {
+                start,
+                ..Default::default()
+            },
+        ) else {
+            return;
+        };
+        let mut buf = vec![0u8; BUF as usize];
+        let mut last = 0;
+        for step in 0..64 {
+            let res = match step % 3 {
+                0 => r.try_read(&mut buf).map(|m| (m, buf[..m.len].to_vec())),
+                1 => r.read_with(|p| p.to_vec()),
+                _ => r.try_read_message().map(|m| (m.meta, m.payload)),
+            };
+            match res {
+                Ok((meta, bytes)) => {
+                    let m = o.get(meta.id.0).unwrap_or_else(|| {
+                        panic!("{what}: returned id {} that is not present", meta.id)
+                    });
+                    assert!(meta.id.0 > last, "{what}: ids must increase");
+                    last = meta.id.0;
+                    assert_eq!(bytes, m.payload, "{what}: payload of {}", meta.id);
+                    assert_eq!(
+                        (meta.msg_type, meta.subtype, meta.time_ns),
+                        (m.msg_type, m.subtype, m.time_ns),
+                        "{what}: metadata of {}",
+                        meta.id
+                    );
+                }
+                Err(ReadError::Empty) | Err(ReadError::GenerationChanged { .. }) => break,
+                Err(ReadError::Corrupt { .. }) | Err(ReadError::Lagged { .. }) => {}
+                Err(ReadError::BufferTooSmall { needed }) => {
+                    panic!("{what}: BufferTooSmall({needed}) with a buffer-sized buffer")
+                }
+            }
+        }
+    }
+}
+
+/// Recovery on a corrupt region must not panic; if it succeeds, new messages must read back.
+fn check_recovery(reg: &HeapRegion, what: &str) {
+    if let Ok((mut w, _)) = Writer::recover(reg) {
+        let Ok(mut r) = Reader::attach(reg, ReaderConfig::default()) else {
+            panic!("{what}: recovered but readers cannot attach");
+        };
+        let id = match w.write(1, 2, 3, b"after") {
+            Ok(id) => id,
+            Err(_) => return, // counters exhausted by a hostile commit line: a clear error
+        };
+        let m = r
+            .try_read_message()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            (m.meta.id, m.payload.as_slice()),
+            (id, &b"after"[..]),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
+    let (template, o) = build();
+    let words = template.stat_words().len();
+    let mut trials = 0;
+    for i in 0..words {
+        let orig = template.stat_words()[i].load(Relaxed);
+        let step = if cfg!(miri) { 9 } else { 1 };
+        for v in hostile_values(orig).into_iter().skip(i % step).step_by(step) {
+            let (reg, _) = build();
+            reg.stat_words()[i].store(v, Relaxed);
+            let what = format!("stat word {i} = {v:#x} (was {orig:#x})");
+            check_reads(&reg, &o, &what);
+            check_recovery(&reg, &what);
+            trials += 1;
+        }
+    }
+    assert!(trials > if cfg!(miri) { 100 } else { 1000 }, "{trials} trials");
+}
+
+#[test]
+fn corrupted_buffer_bytes_are_caught_by_the_checksum() {
+    let (template, o) = build();
+    let step = if cfg!(miri) { 5 } else { 1 };
+    for i in (0..template.buf_words().len()).step_by(step) {
+        let orig = template.buf_words()[i].load(Relaxed);
+        for v in [orig ^ 1, orig ^ (1 << 63), !orig, 0, u64::MAX] {
+            if v == orig {
+                continue;
+            }
+            let (reg, _) = build();
+            reg.buf_words()[i].store(v, Relaxed);
+            check_reads(&reg, &o, &format!("buffer word {i} = {v:#x}"));
+        }
+    }
+}
+
+#[test]
+fn corrupt_payload_of_a_present_message_is_reported_not_returned() {
+    let (reg, o) = build();
+    let m = o.get(o.youngest()).unwrap().clone();
+    let word = ((m.start % BUF) / 8) as usize;
+    reg.buf_words()[word].fetch_xor(0xff, Relaxed);
+    let mut r = Reader::attach(
+        &reg,
+        ReaderConfig {
+            start: StartAt::Youngest,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    match r.try_read_message() {
+        Err(ReadError::Corrupt { id, .. }) => assert_eq!(id, MessageId(m.id)),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(
+        r.try_read_message().unwrap_err(),
+        ReadError::Empty,
+        "the reader moved past it"
+    );
+}
+
+#[test]
+fn random_garbage_regions_never_panic() {
+    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let rounds = if cfg!(miri) { 4 } else { 2000 };
+    for _ in 0..rounds {
+        let (reg, o) = build();
+        for _ in 0..(next() % 8 + 1) {
+            let n = reg.stat_words().len() as u64 + reg.buf_words().len() as u64;
+            let k = (next() % n) as usize;
+            let v = next();
+            if k < reg.stat_words().len() {
+                reg.stat_words()[k].store(v, Relaxed);
+            } else {
+                reg.buf_words()[k - reg.stat_words().len()].store(v, Relaxed);
+            }
+        }
+        check_reads(&reg, &o, "random garbage");
+        check_recovery(&reg, "random garbage");
+    }
+}

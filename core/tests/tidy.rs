@@ -1,0 +1,153 @@
+#![cfg(not(miri))] // reads source files; nothing for Miri to check here
+//! House rules checked on the source text (STYLE.md): every atomic `Ordering::` use carries
+//! an `// ORDERING:` comment, every `unsafe` block a `// SAFETY:` comment, every
+//! `fence(` an `// ORDERING:` comment, and nothing but the facade (`sync.rs`) imports
+//! atomics.
+
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn core_sources() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    files.sort();
+    assert!(files.len() >= 10, "found the sources");
+    files
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
+}
+
+/// Whether line `i`, or the nearest comment block above it (at most `reach` code lines up,
+/// for statements that span lines), holds `marker`.
+fn commented(lines: &[&str], i: usize, marker: &str, reach: usize) -> bool {
+    if lines[i].contains(marker) {
+        return true;
+    }
+    let mut j = i;
+    let mut code_lines = 0;
+    while j > 0 {
+        j -= 1;
+        if is_code(lines[j]) {
+            code_lines += 1;
+            if code_lines > reach {
+                return false;
+            }
+            continue;
+        }
+        // The contiguous comment block ending at `j`.
+        let mut k = j;
+        loop {
+            if lines[k].contains(marker) {
+                return true;
+            }
+            if k == 0 || is_code(lines[k - 1]) {
+                return false;
+            }
+            k -= 1;
+        }
+    }
+    false
+}
+
+#[test]
+fn every_ordering_use_has_an_ordering_comment() {
+    let mut missing = Vec::new();
+    for (path, text) in core_sources() {
+        if path.ends_with("sync.rs") {
+            continue;
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let uses_ordering = l.contains("Ordering::") && !l.contains("use ");
+            if is_code(l)
+                && (uses_ordering || l.contains("fence("))
+                && !commented(&lines, i, "ORDERING:", 2)
+            {
+                missing.push(format!("{}:{}: {}", path.display(), i + 1, l.trim()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "Ordering without an `// ORDERING:` comment:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_unsafe_block_has_a_safety_comment() {
+    let mut missing = Vec::new();
+    for (path, text) in core_sources() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if is_code(l) && l.contains("unsafe ") && !l.contains("forbid(unsafe_code)") {
+                if !commented(&lines, i, "SAFETY:", 0) && !l.contains("unsafe fn") {
+                    missing.push(format!("{}:{}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "unsafe without `// SAFETY:`:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn atomics_come_only_from_the_sync_facade() {
+    let mut bad = Vec::new();
+    for (path, text) in core_sources() {
+        if path.ends_with("sync.rs") {
+            continue;
+        }
+        for (i, l) in text.lines().enumerate() {
+            if l.contains("sync::atomic") && !l.contains("crate::sync") && is_code(l) {
+                bad.push(format!("{}:{}: {}", path.display(), i + 1, l.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "atomics imported outside `sync.rs`:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn protocol_logic_forbids_unsafe_code() {
+    for (path, text) in core_sources() {
+        if path.ends_with("lib.rs") {
+            assert!(
+                text.contains("#![forbid(unsafe_code)]"),
+                "lib.rs forbids unsafe"
+            );
+        }
+        if path.ends_with("writer.rs") || path.ends_with("reader.rs") {
+            assert!(
+                text.contains("#![forbid(unsafe_code)]"),
+                "{} forbids unsafe",
+                path.display()
+            );
+        }
+    }
+}
+
+fn is_code(line: &str) -> bool {
+    let t = line.trim_start();
+    !t.is_empty() && !t.starts_with("//")
+}
