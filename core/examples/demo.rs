@@ -30,8 +30,14 @@ fn main() {
     let readers = arg(&args, "--readers", 2).max(1) as usize;
     let seconds = arg(&args, "--seconds", 5);
     let size = arg(&args, "--size", 64) as usize;
-    let config = Config { slots_count: 4096, buf_size_bytes: 4 << 20, ..Config::default() };
-    let region = Arc::new(HeapRegion::new(&Layout::from_config(&config).expect("valid config")));
+    let config = Config {
+        slots_count: 4096,
+        buf_size_bytes: 4 << 20,
+        ..Config::default()
+    };
+    let region = Arc::new(HeapRegion::new(
+        &Layout::from_config(&config).expect("valid config"),
+    ));
     let mut writer = Writer::format(Arc::clone(&region), &config).expect("region fits");
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -78,7 +84,10 @@ fn main() {
         }
         if Instant::now() >= next_report {
             let got: Vec<u64> = received.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-            println!("  t={:>3.0}s sent {sent:>11} received {got:?}", epoch.elapsed().as_secs_f64());
+            println!(
+                "  t={:>3.0}s sent {sent:>11} received {got:?}",
+                epoch.elapsed().as_secs_f64()
+            );
             next_report += Duration::from_secs(1);
         }
     }
@@ -94,16 +103,30 @@ fn main() {
     lat.sort_unstable();
     let pct = |p: f64| {
         let i = ((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1));
-        lat.get(i).map_or_else(|| "n/a".to_string(), |v| format!("{v} ns"))
+        lat.get(i)
+            .map_or_else(|| "n/a".to_string(), |v| format!("{v} ns"))
     };
     let total: u64 = received.iter().map(|c| c.load(Ordering::Relaxed)).sum();
     println!("summary:");
-    println!("  sent      {sent} messages ({:.2} M msg/s, {:.0} MB/s)", sent as f64 / elapsed / 1e6, (sent as f64 * size as f64) / elapsed / 1e6);
+    println!(
+        "  sent      {sent} messages ({:.2} M msg/s, {:.0} MB/s)",
+        sent as f64 / elapsed / 1e6,
+        (sent as f64 * size as f64) / elapsed / 1e6
+    );
     println!("  received  {total} over {readers} readers");
     println!("  missed    {missed} (readers overrun by the writer; counted exactly)");
     println!("  corrupt   {corrupt}");
-    println!("  accounted {} of {}", total + missed, sent * readers as u64);
-    println!("  latency   p50 {}, p99 {}, max {} (sampled)", pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "  accounted {} of {}",
+        total + missed,
+        sent * readers as u64
+    );
+    println!(
+        "  latency   p50 {}, p99 {}, max {} (sampled)",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
     if corrupt != 0 || total + missed != sent * readers as u64 {
         eprintln!("error: corrupt messages or unaccounted ids");
         std::process::exit(1);

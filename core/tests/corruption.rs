@@ -138,7 +138,11 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
     for i in 0..words {
         let orig = template.stat_words()[i].load(Relaxed);
         let step = if cfg!(miri) { 9 } else { 1 };
-        for v in hostile_values(orig).into_iter().skip(i % step).step_by(step) {
+        for v in hostile_values(orig)
+            .into_iter()
+            .skip(i % step)
+            .step_by(step)
+        {
             let (reg, _) = build();
             reg.stat_words()[i].store(v, Relaxed);
             let what = format!("stat word {i} = {v:#x} (was {orig:#x})");
@@ -147,7 +151,10 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
             trials += 1;
         }
     }
-    assert!(trials > if cfg!(miri) { 100 } else { 1000 }, "{trials} trials");
+    assert!(
+        trials > if cfg!(miri) { 100 } else { 1000 },
+        "{trials} trials"
+    );
 }
 
 #[test]

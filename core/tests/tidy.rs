@@ -94,10 +94,13 @@ fn every_unsafe_block_has_a_safety_comment() {
     for (path, text) in core_sources() {
         let lines: Vec<&str> = text.lines().collect();
         for (i, l) in lines.iter().enumerate() {
-            if is_code(l) && l.contains("unsafe ") && !l.contains("forbid(unsafe_code)") {
-                if !commented(&lines, i, "SAFETY:", 0) && !l.contains("unsafe fn") {
-                    missing.push(format!("{}:{}", path.display(), i + 1));
-                }
+            if is_code(l)
+                && l.contains("unsafe ")
+                && !l.contains("forbid(unsafe_code)")
+                && !l.contains("unsafe fn")
+                && !commented(&lines, i, "SAFETY:", 0)
+            {
+                missing.push(format!("{}:{}", path.display(), i + 1));
             }
         }
     }
