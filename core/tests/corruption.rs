@@ -62,11 +62,18 @@ fn hostile_values(orig: u64) -> Vec<u64> {
 
 /// Every message a reader returns must be the oracle's message with that id.
 fn check_reads(reg: &HeapRegion, o: &Oracle, what: &str) {
-    for start in [
-        StartAt::Oldest,
-        StartAt::Youngest,
-        StartAt::Id(MessageId(1)),
-    ] {
+    // Under Miri (slow) one start position and fewer reads still walk every read path.
+    let starts: &[StartAt] = if cfg!(miri) {
+        &[StartAt::Oldest]
+    } else {
+        &[
+            StartAt::Oldest,
+            StartAt::Youngest,
+            StartAt::Id(MessageId(1)),
+        ]
+    };
+    let steps = if cfg!(miri) { 12 } else { 64 };
+    for &start in starts {
         let Ok(mut r) = Reader::attach(
             reg,
             ReaderConfig {
@@ -78,7 +85,7 @@ fn check_reads(reg: &HeapRegion, o: &Oracle, what: &str) {
         };
         let mut buf = vec![0u8; BUF as usize];
         let mut last = 0;
-        for step in 0..64 {
+        for step in 0..steps {
             let res = match step % 3 {
                 0 => r.try_read(&mut buf).map(|m| (m, buf[..m.len].to_vec())),
                 1 => r.read_with(|p| p.to_vec()),
@@ -137,7 +144,7 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
     let mut trials = 0;
     for i in 0..words {
         let orig = template.stat_words()[i].load(Relaxed);
-        let step = if cfg!(miri) { 9 } else { 1 };
+        let step = if cfg!(miri) { 64 } else { 1 };
         for v in hostile_values(orig)
             .into_iter()
             .skip(i % step)
@@ -160,7 +167,7 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
 #[test]
 fn corrupted_buffer_bytes_are_caught_by_the_checksum() {
     let (template, o) = build();
-    let step = if cfg!(miri) { 5 } else { 1 };
+    let step = if cfg!(miri) { 11 } else { 1 };
     for i in (0..template.buf_words().len()).step_by(step) {
         let orig = template.buf_words()[i].load(Relaxed);
         for v in [orig ^ 1, orig ^ (1 << 63), !orig, 0, u64::MAX] {
@@ -208,7 +215,7 @@ fn random_garbage_regions_never_panic() {
         x ^= x << 17;
         x
     };
-    let rounds = if cfg!(miri) { 4 } else { 2000 };
+    let rounds = if cfg!(miri) { 2 } else { 2000 };
     for _ in 0..rounds {
         let (reg, o) = build();
         for _ in 0..(next() % 8 + 1) {
