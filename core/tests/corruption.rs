@@ -144,12 +144,12 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
     let mut trials = 0;
     for i in 0..words {
         let orig = template.stat_words()[i].load(Relaxed);
-        let step = if cfg!(miri) { 64 } else { 1 };
-        for v in hostile_values(orig)
-            .into_iter()
-            .skip(i % step)
-            .step_by(step)
-        {
+        let mut values = hostile_values(orig);
+        if cfg!(miri) {
+            // Miri is slow: one hostile value per word, a different kind for each word.
+            values = vec![values[i % values.len()]];
+        }
+        for v in values {
             let (reg, _) = build();
             reg.stat_words()[i].store(v, Relaxed);
             let what = format!("stat word {i} = {v:#x} (was {orig:#x})");
@@ -159,7 +159,7 @@ fn every_header_and_slot_word_corrupted_gives_error_or_correct_message() {
         }
     }
     assert!(
-        trials > if cfg!(miri) { 100 } else { 1000 },
+        trials > if cfg!(miri) { 50 } else { 1000 },
         "{trials} trials"
     );
 }
