@@ -16,7 +16,7 @@
 //! | 0    | 0..64   | creator    | once, at format: identity and layout |
 //! | 1    | 64..128 | writer     | at open, recover and close: the writer's mark |
 //! | 2    | 128..192| writer     | every message: the commit line |
-//! | 3    | 192..256| nobody yet | reserved (waiting and reader registry, later issues) |
+//! | 3    | 192..256| sleeping readers, writer | the wake flag (`sleepers`); the rest reserved |
 
 use core::mem::{offset_of, size_of};
 
@@ -92,9 +92,13 @@ pub struct Header {
     /// Reserved, zero.
     pub reserved2: [u64; 5],
 
-    // ---- line 3: reserved ----
-    /// Reserved, zero (waiting and the reader registry will live here).
-    pub reserved3: [u64; 8],
+    // ---- line 3: the waiting line, written by sleeping readers and the writer ----
+    /// Nonzero while a reader may be asleep on the futex of the commit word: a reader sets
+    /// it before it sleeps, the writer clears it when it wakes sleepers. Readers that never
+    /// sleep never touch it; the core protocol never reads it (the fmq crate's waiting does).
+    pub sleepers: u64,
+    /// Reserved, zero (the reader registry of blocking mode will live here).
+    pub reserved3: [u64; 7],
 }
 
 const_assert_eq!(size_of::<Header>(), HEADER_SIZE_BYTES as usize);
@@ -117,7 +121,8 @@ const_assert_eq!(offset_of!(Header, writer_epoch), 72);
 const_assert_eq!(offset_of!(Header, youngest_id), 128);
 const_assert_eq!(offset_of!(Header, oldest_id), 136);
 const_assert_eq!(offset_of!(Header, write_pos), 144);
-const_assert_eq!(offset_of!(Header, reserved3), 192);
+const_assert_eq!(offset_of!(Header, sleepers), 192);
+const_assert_eq!(offset_of!(Header, reserved3), 200);
 
 /// Word indices of the header fields (byte offset / 8). Paired 32-bit fields share a word:
 /// the first field is the low half.
@@ -151,6 +156,8 @@ pub mod word {
     pub const OLDEST_ID: usize = offset_of!(Header, oldest_id) / 8;
     /// `write_pos`.
     pub const WRITE_POS: usize = offset_of!(Header, write_pos) / 8;
+    /// `sleepers`: the futex wake flag of line 3.
+    pub const SLEEPERS: usize = offset_of!(Header, sleepers) / 8;
     /// Number of words of line 0 covered by `layout_crc` (its own word is covered in its low
     /// half only).
     pub const LAYOUT_CRC_WORDS: usize = LAYOUT_CRC;
@@ -176,6 +183,21 @@ pub fn layout_crc(line0: &[u64; 8]) -> u32 {
     }
     crc.update(&(line0[word::LAYOUT_CRC] as u32).to_le_bytes());
     crc.finish()
+}
+
+/// Clears the writer's mark (`writer_open = 0`, pid kept), as HDF5's `h5clear` does. Only
+/// for a region whose writer is known to be gone (the fmq crate holds the writer lock).
+/// Returns whether the mark was set. `false` also when `stat` is shorter than the header.
+pub fn clear_writer_mark(stat: &[AtomicU64]) -> bool {
+    let Some(w) = stat.get(word::WRITER_MARK) else {
+        return false;
+    };
+    // ORDERING: Relaxed: the mark is advisory and publishes nothing; writers are ordered one
+    // after another by the lock that the caller holds.
+    let (pid, open) = unpack(w.load(Ordering::Relaxed));
+    // ORDERING: Relaxed: as above.
+    w.store(pack(pid, 0), Ordering::Relaxed);
+    open != 0
 }
 
 impl Header {
@@ -210,6 +232,7 @@ impl Header {
             youngest_id: get(word::YOUNGEST_ID),
             oldest_id: get(word::OLDEST_ID),
             write_pos: get(word::WRITE_POS),
+            sleepers: get(word::SLEEPERS),
             ..Header::default()
         };
         for (i, r) in h.reserved1.iter_mut().enumerate() {
@@ -219,7 +242,7 @@ impl Header {
             *r = get(word::WRITE_POS + 1 + i);
         }
         for (i, r) in h.reserved3.iter_mut().enumerate() {
-            *r = get(24 + i);
+            *r = get(word::SLEEPERS + 1 + i);
         }
         Some(h)
     }

@@ -1,0 +1,270 @@
+//! Whole-queue operations for tools: [`info`], [`check`], [`clear`], [`remove`], [`exists`].
+//!
+//! `info` and `check` map the queue read-only and take no lock, so they are safe on a live
+//! queue. `clear` and `remove` take the writer lock (they refuse while a writer holds it;
+//! `remove` can be forced).
+
+use std::path::PathBuf;
+
+use fmq_core::header::{clear_writer_mark, Header, MAGIC};
+use fmq_core::slot::{Slot, SLOT_WORDS};
+use fmq_core::{LagPolicy, Layout, Region, StartAt};
+
+use crate::compress::Compression;
+use crate::error::{OpenError, ReadError};
+use crate::lock::{lock_file_pid, Locking, WriterLock};
+use crate::map::MappedRegion;
+use crate::path::QueuePath;
+use crate::reader::{writer_status, Reader, ReaderOptions, WriterStatus};
+use crate::wait::WaitStrategy;
+
+/// Whether the queue's data (the `.stat` file or the segment) exists.
+pub fn exists(queue: &QueuePath) -> bool {
+    queue
+        .data_files()
+        .first()
+        .is_some_and(|f| std::fs::symlink_metadata(f).is_ok())
+}
+
+/// A snapshot of a queue for `fmq info`.
+#[derive(Debug, Clone)]
+pub struct QueueInfo {
+    /// The spec.
+    pub queue: String,
+    /// `"shm"` or `"file"`.
+    pub backend: &'static str,
+    /// Data files and their sizes in bytes.
+    pub files: Vec<(PathBuf, u64)>,
+    /// The lock file.
+    pub lock_file: PathBuf,
+    /// The pid in the lock file (the last writer that locked).
+    pub lock_pid: Option<u32>,
+    /// The header as loaded.
+    pub header: Header,
+    /// The validated layout.
+    pub layout: Layout,
+    /// The queue's codec.
+    pub compression: Compression,
+    /// What the writer mark says.
+    pub writer: WriterStatus,
+    /// Messages present.
+    pub present_count: u64,
+    /// Buffer bytes the present messages span.
+    pub bytes_used: u64,
+    /// The slot table (when asked for).
+    pub slots: Option<Vec<Slot>>,
+}
+
+fn load_slot(region: &MappedRegion, index: usize) -> Option<Slot> {
+    let start = fmq_core::header::HEADER_WORDS + index * SLOT_WORDS;
+    let words: &[_; SLOT_WORDS] = region
+        .stat_words()
+        .get(start..start + SLOT_WORDS)?
+        .try_into()
+        .ok()?;
+    Some(Slot::load(words))
+}
+
+fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, OpenError> {
+    Layout::from_header(region)
+        .map(|a| a.layout)
+        .map_err(|source| OpenError::Attach {
+            queue: queue.spec().into(),
+            source,
+        })
+}
+
+/// Loads a queue's header, writer mark, usage and (if `with_slots`) slot table.
+pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
+    let queue = QueuePath::parse(spec)?;
+    let region = MappedRegion::open(&queue, false)?;
+    let layout = attach_layout(&queue, &region)?;
+    let header = Header::load(region.stat_words()).unwrap_or_default();
+    let present_count = header.present_count();
+    let slots_count = layout.slots_count() as u64;
+    let bytes_used = if present_count > 0 && header.oldest_id > 0 {
+        load_slot(&region, (header.oldest_id % slots_count) as usize)
+            .filter(|s| s.stamp == header.oldest_id)
+            .map_or(0, |s| header.write_pos.saturating_sub(s.buf_pos))
+    } else {
+        0
+    };
+    let slots = with_slots.then(|| {
+        (0..layout.slots_count() as usize)
+            .filter_map(|i| load_slot(&region, i))
+            .collect()
+    });
+    let files = region
+        .files()
+        .map(|f| {
+            let len = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            (f.to_path_buf(), len)
+        })
+        .collect();
+    Ok(QueueInfo {
+        queue: queue.spec().into(),
+        backend: if region.is_shared_memory() {
+            "shm"
+        } else {
+            "file"
+        },
+        files,
+        lock_file: queue.lock_path().into(),
+        lock_pid: lock_file_pid(&queue),
+        compression: Compression::from_codec(header.queue_flags).unwrap_or_default(),
+        writer: writer_status(&region),
+        header,
+        layout,
+        present_count,
+        bytes_used,
+        slots,
+    })
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Messages read and verified.
+    pub messages_checked: u64,
+    /// Problems: the queue is corrupt if this is not empty.
+    pub problems: Vec<String>,
+    /// Observations that are not corruption (a dead writer's mark, a live writer moving on).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// No problems.
+    pub fn is_healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verifies a queue: files, header, commit line, slot table, and every present message's
+/// CRC. A queue that cannot be opened at all is an error; one that opens but is damaged is a
+/// report with problems.
+pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
+    let queue = QueuePath::parse(spec)?;
+    let mut report = CheckReport::default();
+    let region = match MappedRegion::open(&queue, false) {
+        Ok(r) => r,
+        Err(
+            e @ (OpenError::EmptyFile { .. }
+            | OpenError::BadFileSize { .. }
+            | OpenError::BadBufHeader { .. }
+            | OpenError::MismatchedFiles { .. }),
+        ) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    let layout = match attach_layout(&queue, &region) {
+        Ok(l) => l,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return Ok(report);
+        }
+    };
+    let h = Header::load(region.stat_words()).unwrap_or_default();
+    debug_assert_eq!(h.magic, MAGIC);
+    let status = writer_status(&region);
+    let live_writer = matches!(status, WriterStatus::Open { alive: true, .. });
+    if let WriterStatus::Open { pid, alive: false } = status {
+        report.warnings.push(format!(
+            "the writer mark names pid {pid}, which is gone: the writer died (the next writer \
+             recovers the queue; `fmq clear` resets the mark)"
+        ));
+    }
+    let s = u64::from(layout.slots_count());
+    if h.oldest_id == 0 || h.oldest_id > h.youngest_id.saturating_add(1) || h.present_count() > s {
+        report.problems.push(format!(
+            "header: commit line out of range (youngest {}, oldest {}, {} slots)",
+            h.youngest_id, h.oldest_id, s
+        ));
+        return Ok(report);
+    }
+    for index in 0..layout.slots_count() as usize {
+        let Some(slot) = load_slot(&region, index) else {
+            break;
+        };
+        if slot.stamp == 0 {
+            continue;
+        }
+        let in_flight = live_writer && slot.stamp > h.youngest_id;
+        let misplaced = slot.stamp % s != index as u64;
+        let outside = slot.stamp < h.oldest_id || slot.stamp > h.youngest_id;
+        if misplaced || (outside && !in_flight) {
+            report.problems.push(format!(
+                "slot {index}: stamp {} does not belong there (present ids {}..={})",
+                slot.stamp, h.oldest_id, h.youngest_id
+            ));
+        }
+    }
+    drop(region);
+    let opts = ReaderOptions {
+        start: StartAt::Oldest,
+        lag_policy: LagPolicy::ResumeAtOldest,
+        wait: WaitStrategy::poll(std::time::Duration::from_millis(1)),
+        max_raw_len_bytes: u64::MAX,
+    };
+    let mut reader = Reader::open(spec, opts)?;
+    let end = reader.youngest_id().0;
+    while reader.position().0 <= end {
+        match reader.try_read() {
+            Ok(_) => report.messages_checked += 1,
+            Err(ReadError::Empty) => break,
+            Err(ReadError::Lagged { missed_count, .. }) => report.warnings.push(format!(
+                "the writer overwrote {missed_count} messages while they were being checked"
+            )),
+            Err(e @ (ReadError::Corrupt { .. } | ReadError::BadCompressed { .. })) => {
+                report.problems.push(e.to_string());
+            }
+            Err(e) => {
+                report.problems.push(e.to_string());
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Clears a stale writer mark (HDF5's `h5clear`). Takes the writer lock, so it refuses while
+/// a writer is alive. Returns whether the mark was set.
+pub fn clear(spec: &str) -> Result<bool, OpenError> {
+    let queue = QueuePath::parse(spec)?;
+    if !exists(&queue) {
+        return Err(OpenError::NotFound {
+            queue: queue.spec().into(),
+        });
+    }
+    let _lock = WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644)?;
+    let region = MappedRegion::open(&queue, true)?;
+    attach_layout(&queue, &region)?;
+    Ok(clear_writer_mark(region.stat_words()))
+}
+
+/// Deletes a queue's files or segment, and its lock file. Refused while a writer holds the
+/// lock unless `force`.
+pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
+    let queue = QueuePath::parse(spec)?;
+    if !exists(&queue) {
+        return Err(OpenError::NotFound {
+            queue: queue.spec().into(),
+        });
+    }
+    let lock = match WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644) {
+        Ok(l) => Some(l),
+        Err(OpenError::Locked { .. }) if force => None,
+        Err(e) => return Err(e),
+    };
+    for f in queue.data_files() {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(OpenError::io("remove", f, e)),
+        }
+    }
+    let _ = std::fs::remove_file(queue.lock_path());
+    drop(lock);
+    Ok(())
+}

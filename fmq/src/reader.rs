@@ -1,0 +1,350 @@
+//! A reader in any process: opens a queue's files without locking anything, follows the
+//! writer, waits without burning a core, decompresses, and notices when the queue under it
+//! is replaced, removed or truncated.
+//!
+//! Readers that never wait never write to shared memory (DESIGN invariant 5); a reader that
+//! sleeps sets the wake flag (see `wait.rs`). A reader whose mapping cannot be writable (a
+//! queue owned by another user, mode 0644) maps read-only and polls instead.
+
+use std::time::{Duration, Instant};
+
+use fmq_core::header::{unpack, word as hw};
+use fmq_core::sync::Ordering;
+use fmq_core::{LagPolicy, MessageId, MessageMeta, Region, StartAt};
+
+use crate::compress::{lz4_decompress, lz4_max_expanded, Compression};
+use crate::error::{OpenError, ReadError};
+use crate::lock::pid_alive;
+use crate::map::MappedRegion;
+use crate::path::QueuePath;
+use crate::wait::{sleep_on_commit, WaitStrategy};
+
+/// How a reader opens a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReaderOptions {
+    /// Where to start: `End` (default) reads only messages written after opening.
+    pub start: StartAt,
+    /// Where to resume when overrun.
+    pub lag_policy: LagPolicy,
+    /// How to wait in [`Reader::read`].
+    pub wait: WaitStrategy,
+    /// The largest expanded size accepted for a compressed message (an allocation bound).
+    pub max_raw_len_bytes: u64,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            start: StartAt::End,
+            lag_policy: LagPolicy::ResumeAtOldest,
+            wait: WaitStrategy::default(),
+            max_raw_len_bytes: 1 << 30,
+        }
+    }
+}
+
+/// A message read: its metadata and its (decompressed) bytes, borrowed from the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Msg<'a> {
+    /// Id, type, subtype, time, stored and raw lengths, flags.
+    pub meta: MessageMeta,
+    /// The payload as written (decompressed if it was stored compressed).
+    pub data: &'a [u8],
+}
+
+/// What the header's writer mark says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterStatus {
+    /// No writer has the queue open (the last one closed cleanly).
+    Closed {
+        /// The last writer's pid (0 if none recorded).
+        last_pid: u32,
+    },
+    /// The mark says a writer has the queue open.
+    Open {
+        /// Its pid.
+        pid: u32,
+        /// Whether that process exists. `false` means the writer died: the next writer
+        /// recovers the queue, and `fmq clear` resets the mark.
+        alive: bool,
+    },
+}
+
+/// A reader of one queue.
+pub struct Reader {
+    core: fmq_core::Reader<MappedRegion>,
+    queue: QueuePath,
+    opts: ReaderOptions,
+    compression: Compression,
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+    last_check: Instant,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("queue", &self.queue.spec())
+            .field("position", &self.core.position())
+            .finish()
+    }
+}
+
+/// How often a waiting reader checks that its files are still the queue's.
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Reader {
+    /// Opens a queue that exists.
+    pub fn open(spec: &str, opts: ReaderOptions) -> Result<Reader, OpenError> {
+        let queue = QueuePath::parse(spec)?;
+        let mut tries = 0;
+        let region = loop {
+            let r = match MappedRegion::open(&queue, opts.wait.futex) {
+                Err(OpenError::Io { source, .. })
+                    if opts.wait.futex && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    MappedRegion::open(&queue, false)
+                }
+                other => other,
+            };
+            match r {
+                // A writer re-creating the queue renames `.buf`, then `.stat`; a reader
+                // between the two sees a mismatched pair for a moment.
+                Err(OpenError::MismatchedFiles { .. }) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other?,
+            }
+        };
+        let core = fmq_core::Reader::attach(
+            region,
+            fmq_core::ReaderConfig {
+                start: opts.start,
+                lag_policy: opts.lag_policy,
+            },
+        )
+        .map_err(|source| OpenError::Attach {
+            queue: queue.spec().into(),
+            source,
+        })?;
+        let compression =
+            Compression::from_codec(core.queue_flags()).ok_or(OpenError::UnknownCodec {
+                queue: queue.spec().into(),
+                codec: core.queue_flags(),
+            })?;
+        let initial = core.layout().max_message_bytes().min(64 << 10) as usize;
+        Ok(Reader {
+            core,
+            queue,
+            opts,
+            compression,
+            scratch: vec![0; initial],
+            out: Vec::new(),
+            last_check: Instant::now(),
+        })
+    }
+
+    /// Opens a queue, waiting up to `timeout` (`None`: forever) for it to be created.
+    pub fn open_wait(
+        spec: &str,
+        opts: ReaderOptions,
+        timeout: Option<Duration>,
+    ) -> Result<Reader, OpenError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            match Reader::open(spec, opts) {
+                Err(
+                    e @ (OpenError::NotFound { .. }
+                    | OpenError::EmptyFile { .. }
+                    | OpenError::MismatchedFiles { .. }
+                    | OpenError::Attach {
+                        source: fmq_core::AttachError::NotFormatted,
+                        ..
+                    }),
+                ) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads the next message if there is one (`Err(Empty)` otherwise).
+    pub fn try_read(&mut self) -> Result<Msg<'_>, ReadError> {
+        let (meta, decompressed) = self.next()?;
+        Ok(self.msg(meta, decompressed))
+    }
+
+    /// Reads the next message, waiting up to `timeout` (`None`: forever) for one to be
+    /// written: spin, then sleep on the futex (or poll). While waiting it checks, every
+    /// 100 ms, that the queue was not replaced, removed or truncated under it.
+    pub fn read(&mut self, timeout: Option<Duration>) -> Result<Msg<'_>, ReadError> {
+        let start = Instant::now();
+        let deadline = timeout.and_then(|t| start.checked_add(t));
+        let spin_until = start.checked_add(self.opts.wait.spin_for);
+        loop {
+            match self.next() {
+                Err(ReadError::Empty) => {}
+                Ok((meta, decompressed)) => return Ok(self.msg(meta, decompressed)),
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                self.core.region().check()?;
+                return Err(ReadError::TimedOut);
+            }
+            if now.duration_since(self.last_check) >= CHECK_INTERVAL {
+                self.last_check = now;
+                self.core.region().check()?;
+            }
+            let left = deadline.map_or(Duration::MAX, |d| d - now);
+            self.wait_once(spin_until.map_or(true, |s| now < s), left);
+        }
+    }
+
+    fn wait_once(&self, spinning: bool, left: Duration) {
+        let wanted = self.core.position().0;
+        let region = self.core.region();
+        let Some(commit) = region.commit_word() else {
+            std::thread::sleep(self.opts.wait.poll_interval.min(left));
+            return;
+        };
+        if spinning {
+            for _ in 0..64 {
+                // ORDERING: Relaxed: only a hint to stop spinning; the read path's Acquire
+                // load of the commit point publishes the message.
+                if commit.load(Ordering::Relaxed) >= wanted {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            return;
+        }
+        match region.sleepers_word() {
+            Some(sleepers) if self.opts.wait.futex && region.is_writable() => {
+                // ORDERING: Relaxed: compared only; see `sleep_on_commit`.
+                let seen = commit.load(Ordering::Relaxed);
+                if seen >= wanted {
+                    return;
+                }
+                sleep_on_commit(commit, sleepers, seen, left);
+            }
+            _ => std::thread::sleep(self.opts.wait.poll_interval.min(left)),
+        }
+    }
+
+    /// Reads and validates the next message into `scratch` (and `out` if compressed).
+    fn next(&mut self) -> Result<(MessageMeta, bool), ReadError> {
+        let meta = loop {
+            match self.core.try_read(&mut self.scratch) {
+                Ok(meta) => break meta,
+                Err(fmq_core::ReadError::BufferTooSmall { needed }) => {
+                    // `needed` is at most the layout's message bound (checked by the core).
+                    self.scratch.resize(needed, 0);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !meta.is_compressed() {
+            return Ok((meta, false));
+        }
+        if self.compression != Compression::Lz4 {
+            return Err(ReadError::BadCompressed { id: meta.id });
+        }
+        let max = self.opts.max_raw_len_bytes;
+        if meta.raw_len > max {
+            return Err(ReadError::TooLarge {
+                id: meta.id,
+                raw_len: meta.raw_len,
+                max,
+            });
+        }
+        if meta.raw_len > lz4_max_expanded(meta.len as u64) {
+            return Err(ReadError::BadCompressed { id: meta.id });
+        }
+        if !lz4_decompress(
+            &self.scratch[..meta.len],
+            meta.raw_len as usize,
+            &mut self.out,
+        ) {
+            return Err(ReadError::BadCompressed { id: meta.id });
+        }
+        Ok((meta, true))
+    }
+
+    fn msg(&self, meta: MessageMeta, decompressed: bool) -> Msg<'_> {
+        let data = if decompressed {
+            &self.out[..meta.raw_len as usize]
+        } else {
+            &self.scratch[..meta.len]
+        };
+        Msg { meta, data }
+    }
+
+    /// Moves the read position; returns the id the next read returns (or waits for).
+    pub fn seek(&mut self, to: StartAt) -> MessageId {
+        self.core.seek(to)
+    }
+
+    /// The id the next read returns (or waits for).
+    pub fn position(&self) -> MessageId {
+        self.core.position()
+    }
+
+    /// The youngest id published.
+    pub fn youngest_id(&self) -> MessageId {
+        self.core.youngest_id()
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &QueuePath {
+        &self.queue
+    }
+
+    /// The queue's layout.
+    pub fn layout(&self) -> &fmq_core::Layout {
+        self.core.layout()
+    }
+
+    /// The queue's compression.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Whether this reader can sleep on the futex (its mapping is writable).
+    pub fn can_sleep(&self) -> bool {
+        self.opts.wait.futex && self.core.region().is_writable()
+    }
+
+    /// What the writer mark says, with a liveness check of the pid it names.
+    pub fn writer_status(&self) -> WriterStatus {
+        writer_status(self.core.region())
+    }
+
+    /// Checks that the queue was not replaced, removed or truncated under this reader.
+    pub fn check_files(&self) -> Result<(), ReadError> {
+        self.core.region().check()
+    }
+}
+
+/// The writer mark of a region, with a liveness check of its pid.
+pub(crate) fn writer_status<R: Region + ?Sized>(region: &R) -> WriterStatus {
+    let mark = region
+        .stat_words()
+        .get(hw::WRITER_MARK)
+        // ORDERING: Relaxed: the mark is advisory.
+        .map_or(0, |w| w.load(Ordering::Relaxed));
+    let (pid, open) = unpack(mark);
+    if open != 0 {
+        WriterStatus::Open {
+            pid,
+            alive: pid == std::process::id() || pid_alive(pid),
+        }
+    } else {
+        WriterStatus::Closed { last_pid: pid }
+    }
+}

@@ -1,0 +1,293 @@
+//! The queue's writer across processes: the lock, safe opening, recovery, compression,
+//! waking sleepers, `flush()`.
+//!
+//! * [`Writer::create`] makes a new queue. It takes the writer lock first, refuses to clobber
+//!   an existing queue unless `force`, builds the files under temporary names, formats them
+//!   and renames them into place: a queue that exists is never wiped in place, and readers
+//!   of a replaced queue notice (`ReadError::Replaced`).
+//! * [`Writer::open`] takes over an existing queue: lock, then `fmq_core::Writer::recover`,
+//!   which finishes or undoes whatever a dead predecessor left (DESIGN invariant 7); ids go
+//!   on from the youngest published one. It never formats.
+//! * Every commit is followed by `wait::wake_sleepers` (a fence and a load; a syscall only
+//!   when a reader sleeps).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fmq_core::header::Header;
+use fmq_core::slot::MSG_FLAG_COMPRESSED;
+use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, Region, WriteError};
+
+use crate::compress::Compression;
+use crate::error::OpenError;
+use crate::lock::{Locking, WriterLock};
+use crate::map::MappedRegion;
+use crate::path::QueuePath;
+use crate::wait::wake_sleepers;
+
+/// How to create a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Slots in the slot table: at most this many messages are present at once.
+    pub slots_count: u32,
+    /// Size of the message buffer in bytes.
+    pub buf_size_bytes: u64,
+    /// Compression of every message (off by default, as in LROSE).
+    pub compression: Compression,
+    /// Replace a queue that exists (its readers see `Replaced`); refused otherwise.
+    pub force: bool,
+    /// Mode of new files (before the umask); 0644 by default, never world-writable.
+    pub mode: u32,
+    /// Locking, unless `FMQ_USE_FILE_LOCKING` says otherwise.
+    pub locking: Locking,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            slots_count: fmq_core::layout::DEFAULT_SLOTS_COUNT,
+            buf_size_bytes: fmq_core::layout::DEFAULT_BUF_SIZE_BYTES,
+            compression: Compression::None,
+            force: false,
+            mode: 0o644,
+            locking: Locking::On,
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
+/// The writer of a queue. One per queue at a time (the lock); `Send`, not `Sync`.
+pub struct Writer {
+    core: fmq_core::Writer<MappedRegion>,
+    lock: WriterLock,
+    queue: QueuePath,
+    compression: Compression,
+    scratch: Vec<u8>,
+    recovery: Option<RecoveryReport>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queue", &self.queue.spec())
+            .field("youngest_id", &self.core.youngest_id())
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Creates a queue and returns its writer.
+    pub fn create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
+        let queue = QueuePath::parse(spec)?;
+        let lock = WriterLock::acquire(&queue, Locking::resolve(opts.locking)?, opts.mode)?;
+        if !opts.force && crate::queue::exists(&queue) {
+            return Err(OpenError::AlreadyExists {
+                queue: queue.spec().into(),
+            });
+        }
+        let config = Config {
+            slots_count: opts.slots_count,
+            buf_size_bytes: opts.buf_size_bytes,
+            queue_flags: opts.compression.codec(),
+            creation_time_ns: now_ns().max(1) as u64,
+        };
+        let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
+        let (region, renames) = MappedRegion::create_temp(
+            &queue,
+            layout.stat_size_bytes(),
+            layout.buf_size_bytes(),
+            opts.mode,
+        )?;
+        let cleanup = |renames: &[(std::path::PathBuf, std::path::PathBuf)]| {
+            for (tmp, _) in renames {
+                let _ = std::fs::remove_file(tmp);
+            }
+        };
+        let mut core = match fmq_core::Writer::format(region, &config) {
+            Ok(w) => w,
+            Err(e) => {
+                cleanup(&renames);
+                return Err(OpenError::Format(e));
+            }
+        };
+        core.set_pid(std::process::id());
+        let generation = core.generation();
+        core.region().write_buf_header(generation);
+        if let Err(e) = core.region().publish(&renames) {
+            cleanup(&renames);
+            return Err(e);
+        }
+        Ok(Writer {
+            core,
+            lock,
+            queue,
+            compression: opts.compression,
+            scratch: Vec::new(),
+            recovery: None,
+        })
+    }
+
+    /// Opens an existing queue as its writer, recovering it if its previous writer died.
+    /// Never formats: everything published stays readable.
+    pub fn open(spec: &str) -> Result<Writer, OpenError> {
+        Writer::open_with(spec, Locking::On)
+    }
+
+    /// [`Writer::open`] with a locking choice (the environment still overrides it).
+    pub fn open_with(spec: &str, locking: Locking) -> Result<Writer, OpenError> {
+        let queue = QueuePath::parse(spec)?;
+        let lock = WriterLock::acquire(&queue, Locking::resolve(locking)?, 0o644)?;
+        let region = MappedRegion::open(&queue, true)?;
+        let flags = Header::load(region.stat_words())
+            .map(|h| h.queue_flags)
+            .unwrap_or(0);
+        let (mut core, report) =
+            fmq_core::Writer::recover(region).map_err(|source| OpenError::Recover {
+                queue: queue.spec().into(),
+                source,
+            })?;
+        let compression = Compression::from_codec(flags).ok_or(OpenError::UnknownCodec {
+            queue: queue.spec().into(),
+            codec: flags,
+        })?;
+        core.set_pid(std::process::id());
+        Ok(Writer {
+            core,
+            lock,
+            queue,
+            compression,
+            scratch: Vec::new(),
+            recovery: Some(report),
+        })
+    }
+
+    /// Opens the queue if it exists, else creates it with `opts`.
+    pub fn open_or_create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
+        match Writer::open_with(spec, opts.locking) {
+            Err(OpenError::NotFound { .. }) => Writer::create(spec, opts),
+            other => other,
+        }
+    }
+
+    /// Appends a message stamped with the current time; returns its id.
+    pub fn write(
+        &mut self,
+        msg_type: i32,
+        subtype: i32,
+        payload: &[u8],
+    ) -> Result<MessageId, WriteError> {
+        self.write_message(&NewMessage::new(msg_type, subtype, now_ns(), payload))
+    }
+
+    /// Appends a message (compressing it if the queue compresses and it is smaller so).
+    pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
+        let id = match self.compress(msg) {
+            Some(n) => {
+                let compressed = NewMessage {
+                    payload: &self.scratch[..n],
+                    ..*msg
+                }
+                .compressed(msg.payload.len() as u64);
+                self.core.write_message(&compressed)?
+            }
+            None => self.core.write_message(msg)?,
+        };
+        self.wake();
+        Ok(id)
+    }
+
+    /// Appends messages with one commit (one wake); returns the last id, `None` if empty.
+    /// Compressed queues compress each message.
+    pub fn write_batch(
+        &mut self,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Option<MessageId>, WriteError> {
+        let last = if self.compression == Compression::None {
+            self.core.write_batch(msgs)?
+        } else {
+            let mut bufs: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                bufs.push(self.compress(m).map(|n| self.scratch[..n].to_vec()));
+            }
+            let out: Vec<NewMessage<'_>> = msgs
+                .iter()
+                .zip(&bufs)
+                .map(|(m, b)| match b {
+                    Some(b) => NewMessage { payload: b, ..*m }.compressed(m.payload.len() as u64),
+                    None => *m,
+                })
+                .collect();
+            self.core.write_batch(&out)?
+        };
+        self.wake();
+        Ok(last)
+    }
+
+    /// Compresses `msg` into `scratch` if the queue compresses and it gets smaller; returns
+    /// the compressed length.
+    fn compress(&mut self, msg: &NewMessage<'_>) -> Option<usize> {
+        if self.compression != Compression::Lz4 || msg.flags & MSG_FLAG_COMPRESSED != 0 {
+            return None;
+        }
+        crate::compress::lz4_compress(msg.payload, &mut self.scratch)
+    }
+
+    fn wake(&self) {
+        let region = self.core.region();
+        if let (Some(commit), Some(sleepers)) = (region.commit_word(), region.sleepers_word()) {
+            wake_sleepers(commit, sleepers);
+        }
+    }
+
+    /// Makes every message published so far durable (file-backed queues: `msync` of the
+    /// buffer, then of the stat part; DESIGN invariant 8). A no-op for shared memory.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.core.region().flush()
+    }
+
+    /// What recovery found when this writer took the queue over (`None` for a new queue).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.recovery.as_ref()
+    }
+
+    /// The youngest id published.
+    pub fn youngest_id(&self) -> MessageId {
+        self.core.youngest_id()
+    }
+
+    /// The oldest id present.
+    pub fn oldest_id(&self) -> MessageId {
+        self.core.oldest_id()
+    }
+
+    /// The queue's layout.
+    pub fn layout(&self) -> &Layout {
+        self.core.layout()
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &QueuePath {
+        &self.queue
+    }
+
+    /// The compression every message gets.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Whether the writer lock is really held (see `FMQ_USE_FILE_LOCKING`).
+    pub fn holds_lock(&self) -> bool {
+        self.lock.is_held()
+    }
+
+    /// The generation of the queue.
+    pub fn generation(&self) -> u64 {
+        self.core.generation()
+    }
+}
