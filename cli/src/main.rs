@@ -1,1 +1,254 @@
-fn main() {}
+//! `fmq`: the command-line tool of DESIGN §6 — create, write, read, mon, info, check, clear,
+//! remove, and the live demo. Uses only the `fmq` crate's public API.
+//!
+//! Exit codes: 0 success, 1 error (one clear line on stderr, never a backtrace), 2 usage error
+//! (clap's). Output to a closed pipe ends quietly.
+
+mod commands;
+mod demo;
+mod mon;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::util::{parse_secs, parse_size};
+
+/// fmq: a single-writer / multi-reader message queue for processes on one host.
+///
+/// A queue is DIR/NAME (files NAME.stat, NAME.buf and the lock NAME.lock), DIR/shmem_KEY or
+/// shm:NAME (a shared-memory segment in /dev/shm).
+#[derive(Parser, Debug)]
+#[command(name = "fmq", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a queue (refuses to clobber an existing one unless --force).
+    Create {
+        /// The queue.
+        queue: String,
+        /// Number of slots: at most this many messages are present at once.
+        #[arg(long, default_value_t = 1024)]
+        slots: u32,
+        /// Size of the message buffer (K, M, G suffixes).
+        #[arg(long, default_value = "10M", value_parser = parse_size)]
+        size: u64,
+        /// Replace an existing queue (its readers are told it was replaced).
+        #[arg(long)]
+        force: bool,
+        /// Compress messages.
+        #[arg(long, value_enum, default_value_t = Codec::None)]
+        compress: Codec,
+        /// Mode of the new files, in octal.
+        #[arg(long, default_value = "644", value_parser = parse_mode)]
+        mode: u32,
+    },
+    /// Write each MSG, or each line of stdin when none is given, as one message.
+    Write {
+        /// The queue.
+        queue: String,
+        /// Message type.
+        #[arg(long = "type", default_value_t = 0, allow_negative_numbers = true)]
+        msg_type: i32,
+        /// Message subtype.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        subtype: i32,
+        /// The messages.
+        msgs: Vec<String>,
+    },
+    /// Print messages.
+    Read {
+        /// The queue.
+        queue: String,
+        /// Where to start.
+        #[arg(long, value_enum, default_value_t = StartFrom::End)]
+        from: StartFrom,
+        /// Keep waiting for new messages.
+        #[arg(long)]
+        follow: bool,
+        /// Stop after N messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// With --follow: stop after SECS without a new message. Without: wait up to SECS
+        /// for the first message.
+        #[arg(long, value_parser = parse_secs)]
+        timeout: Option<f64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Monitor a queue (LROSE FmqMon): per-interval rates, one line per message, or text.
+    Mon {
+        /// The queue.
+        queue: String,
+        /// What to print.
+        #[arg(long, value_enum, default_value_t = MonMode::Summary)]
+        mode: MonMode,
+        /// Seconds between summary lines.
+        #[arg(long, default_value = "1", value_parser = parse_secs)]
+        interval: f64,
+        /// Start at the oldest message present instead of the end.
+        #[arg(long)]
+        start: bool,
+        /// Stop after N messages (full, ascii) or N intervals (summary).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Show the header, the writer mark, usage and (with --slots) the slot table.
+    Info {
+        /// The queue.
+        queue: String,
+        /// Also list the slot table.
+        #[arg(long)]
+        slots: bool,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify header, slots and every message's checksum: exit 0 healthy, 1 corrupt.
+    Check {
+        /// The queue.
+        queue: String,
+    },
+    /// Clear a stale writer mark (after a writer died).
+    Clear {
+        /// The queue.
+        queue: String,
+    },
+    /// Delete a queue's files or shared-memory segment.
+    Remove {
+        /// The queue.
+        queue: String,
+        /// Remove even while a writer holds it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The live demo: one writer process and N reader processes on a shared-memory queue.
+    Demo(demo::DemoArgs),
+    /// (internal) the demo's writer process.
+    #[command(hide = true, name = "demo-writer")]
+    DemoWriter(demo::WriterArgs),
+    /// (internal) a demo reader process.
+    #[command(hide = true, name = "demo-reader")]
+    DemoReader(demo::ReaderArgs),
+}
+
+/// Compression codecs.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Codec {
+    /// No compression.
+    None,
+    /// LZ4.
+    Lz4,
+}
+
+/// Where a reader starts.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The oldest message present.
+    Oldest,
+    /// The youngest message present.
+    Youngest,
+    /// After the youngest: only new messages.
+    End,
+}
+
+/// Output format of `read`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// The payload as text, one message per line.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// The payload bytes, nothing else.
+    Raw,
+}
+
+/// `mon` modes.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MonMode {
+    /// Per-interval counts and rates.
+    Summary,
+    /// One line per message.
+    Full,
+    /// Message text.
+    Ascii,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 && m & 0o002 == 0 => Ok(m),
+        Ok(m) if m <= 0o777 => Err(format!("mode {m:o} is world-writable; fmq refuses that")),
+        _ => Err(format!("invalid mode {s:?}: give octal digits such as 644")),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    use commands as c;
+    match cli.command {
+        Command::Create {
+            queue,
+            slots,
+            size,
+            force,
+            compress,
+            mode,
+        } => c::create(
+            &queue,
+            slots,
+            size,
+            force,
+            matches!(compress, Codec::Lz4),
+            mode,
+        ),
+        Command::Write {
+            queue,
+            msg_type,
+            subtype,
+            msgs,
+        } => c::write(&queue, msg_type, subtype, &msgs),
+        Command::Read {
+            queue,
+            from,
+            follow,
+            count,
+            timeout,
+            format,
+        } => c::read(&queue, from, follow, count, timeout, format),
+        Command::Mon {
+            queue,
+            mode,
+            interval,
+            start,
+            count,
+        } => mon::run(&queue, mode, interval, start, count),
+        Command::Info { queue, slots, json } => c::info(&queue, slots, json),
+        Command::Check { queue } => c::check(&queue),
+        Command::Clear { queue } => c::clear(&queue),
+        Command::Remove { queue, force } => c::remove(&queue, force),
+        Command::Demo(args) => demo::run(args),
+        Command::DemoWriter(args) => demo::writer(args),
+        Command::DemoReader(args) => demo::reader(args),
+    }
+}
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("fmq: internal error: {info}");
+    }));
+    fmq::install_sigbus_guard();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fmq: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -38,7 +38,9 @@ pub mod writer;
 
 pub use compress::Compression;
 pub use error::{OpenError, ReadError};
-pub use fmq_core::{LagPolicy, MessageId, MessageMeta, NewMessage, StartAt, WriteError};
+pub use fmq_core::{
+    Header, LagPolicy, MessageId, MessageMeta, NewMessage, Slot, StartAt, WriteError,
+};
 pub use lock::Locking;
 pub use path::QueuePath;
 pub use queue::{CheckReport, QueueInfo};
