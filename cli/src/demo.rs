@@ -116,6 +116,7 @@ pub fn writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
+            // ORDERING: Relaxed: a stop request; it publishes no other data.
             stop.store(true, Ordering::Relaxed);
         });
     }
@@ -146,6 +147,7 @@ pub fn writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
             emit(json!({"sent": sent}));
             next_report = now + REPORT_EVERY;
         }
+        // ORDERING: Relaxed: a stop request; it publishes no other data.
         if now.duration_since(t0) >= duration || stop.load(Ordering::Relaxed) {
             break 'outer;
         }
@@ -197,6 +199,7 @@ pub fn reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
             Err(ReadError::Lagged { missed_count, .. }) => missed += missed_count,
             Err(ReadError::TimedOut) => {
                 let idle = *idle_since.get_or_insert_with(Instant::now);
+                // ORDERING: Relaxed: a stop request; it publishes no other data.
                 let limit = if stop.load(Ordering::Relaxed) { 2 } else { 15 };
                 if idle.elapsed() > Duration::from_secs(limit) {
                     break;
@@ -368,6 +371,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
     let mut interrupted = false;
     let mut last_sent = (t0, 0u64);
     while open_streams > 0 {
+        // ORDERING: Relaxed: a stop request; it publishes no other data.
         if stop.load(Ordering::Relaxed) && !interrupted {
             interrupted = true;
             wstdin = None; // tells the writer to stop
