@@ -15,8 +15,11 @@ cargo build -p fmq-core --no-default-features --features alloc
 step "lints (clippy, warnings are errors)"
 ./ci/lint.sh
 
-step "tests (unit, proptest oracle with ${PROPTEST_CASES:-10000} cases, corruption, threads, tidy)"
+step "tests (core: unit, proptest oracle with ${PROPTEST_CASES:-10000} cases, corruption, threads, tidy; fmq: backends, files, processes; fmq-cli: every command)"
 cargo test --workspace
+
+step "the README's first command: the shared-memory demo (2 s), must end with corrupt 0"
+cargo run --release --bin fmq -- demo --seconds 2
 
 step "Miri: fmq-core's tests under the interpreter (UB and data races)"
 ./ci/miri.sh
