@@ -240,11 +240,7 @@ pub fn read(
                         );
                     }
                 }
-                Err(
-                    e @ (ReadError::Corrupt { .. }
-                    | ReadError::BadCompressed { .. }
-                    | ReadError::TooLarge { .. }),
-                ) => {
+                Err(e) if e.is_skipped_message() => {
                     corrupt += 1;
                     out.flush()?;
                     eprintln!("fmq: warning: skipped: {e}");

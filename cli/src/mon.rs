@@ -102,11 +102,7 @@ pub fn run(
                     )?;
                 }
             }
-            Err(
-                e @ (ReadError::Corrupt { .. }
-                | ReadError::BadCompressed { .. }
-                | ReadError::TooLarge { .. }),
-            ) => {
+            Err(e) if e.is_skipped_message() => {
                 corrupt += 1;
                 if mode != MonMode::Summary {
                     writeln!(out, "-- skipped: {e}")?;

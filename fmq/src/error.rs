@@ -256,6 +256,17 @@ pub enum ReadError {
 }
 
 impl ReadError {
+    /// Whether this error reports one message that the reader skipped (corrupt, not
+    /// decompressible, or too large); the next read goes on after it.
+    pub fn is_skipped_message(&self) -> bool {
+        matches!(
+            self,
+            ReadError::Corrupt { .. }
+                | ReadError::BadCompressed { .. }
+                | ReadError::TooLarge { .. }
+        )
+    }
+
     /// Whether the reader can go on reading after this error (lag, a skipped corrupt
     /// message, nothing yet); `false` means it must be opened again.
     pub fn is_recoverable(&self) -> bool {
