@@ -72,7 +72,7 @@ fn open_file(path: &Path, writable: bool) -> Result<File, OpenError> {
     OpenOptions::new()
         .read(true)
         .write(writable)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| OpenError::io("open", path, e))
 }
