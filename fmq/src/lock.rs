@@ -141,7 +141,7 @@ fn read_pid(file: &mut File) -> Option<u32> {
 pub fn lock_file_pid(queue: &QueuePath) -> Option<u32> {
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(queue.lock_path())
         .ok()?;
     read_pid(&mut file)

@@ -13,9 +13,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fmq_core::header::Header;
 use fmq_core::slot::MSG_FLAG_COMPRESSED;
-use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, Region, WriteError};
+use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
 
 use crate::compress::Compression;
 use crate::error::OpenError;
@@ -142,20 +141,30 @@ impl Writer {
     /// [`Writer::open`] with a locking choice (the environment still overrides it).
     pub fn open_with(spec: &str, locking: Locking) -> Result<Writer, OpenError> {
         let queue = QueuePath::parse(spec)?;
+        // Do not create a lock file for a queue that does not exist.
+        if !crate::queue::exists(&queue) {
+            return Err(OpenError::NotFound {
+                queue: queue.spec().into(),
+            });
+        }
         let lock = WriterLock::acquire(&queue, Locking::resolve(locking)?, 0o644)?;
         let region = MappedRegion::open(&queue, true)?;
-        let flags = Header::load(region.stat_words())
-            .map(|h| h.queue_flags)
-            .unwrap_or(0);
-        let (mut core, report) =
-            fmq_core::Writer::recover(region).map_err(|source| OpenError::Recover {
+        // Refuse a queue this build cannot write before recovery changes anything in it.
+        let flags = Layout::from_header(&region)
+            .map(|a| a.queue_flags)
+            .map_err(|e| OpenError::Recover {
                 queue: queue.spec().into(),
-                source,
+                source: e.into(),
             })?;
         let compression = Compression::from_codec(flags).ok_or(OpenError::UnknownCodec {
             queue: queue.spec().into(),
             codec: flags,
         })?;
+        let (mut core, report) =
+            fmq_core::Writer::recover(region).map_err(|source| OpenError::Recover {
+                queue: queue.spec().into(),
+                source,
+            })?;
         core.set_pid(std::process::id());
         Ok(Writer {
             core,

@@ -224,8 +224,6 @@ fn unknown_compression_codec_is_refused_with_unknown_codec() {
 }
 
 #[test]
-#[ignore = "BUG in fmq::Writer::open_with: the codec is checked after recovery, so a writer \
-            refused for an unknown codec has already rewritten the header (mark, epoch)"]
 fn writer_refused_for_an_unknown_codec_leaves_the_header_unchanged() {
     let _serial = quiet_test();
     both(|b| {
@@ -247,8 +245,6 @@ fn writer_refused_for_an_unknown_codec_leaves_the_header_unchanged() {
 }
 
 #[test]
-#[ignore = "BUG in fmq::Writer::open_with: it takes the lock (creating NAME.lock) before it \
-            finds the queue missing, and leaves the lock file behind"]
 fn writer_open_of_a_missing_queue_is_not_found_and_leaves_no_lock_file() {
     let _serial = quiet_test();
     both(|b| {
@@ -841,8 +837,6 @@ fn stat_file_that_is_a_fifo_gives_an_error_instead_of_blocking() {
 }
 
 #[test]
-#[ignore = "BUG in fmq::lock::lock_file_pid: opens the lock file read-only without O_NONBLOCK, \
-            so `queue::info` blocks forever when the lock file is a FIFO"]
 fn lock_file_that_is_a_fifo_does_not_block_info() {
     let _serial = spawning_test();
     let q = make_queue(Backend::File, "fifo_lock", 16, 4096, 1);
@@ -948,8 +942,6 @@ fn writer_that_died_between_stamp_and_commit_is_recovered_without_returning_its_
 }
 
 #[test]
-#[ignore = "BUG in fmq::queue::check: an interrupted write or retirement is reported as \
-            corruption although recovery repairs it and readers are unaffected"]
 fn check_treats_the_leftovers_of_a_dead_writer_as_warnings_not_corruption() {
     let _serial = quiet_test();
     both(|b| {
