@@ -1,8 +1,9 @@
-#![cfg(fmq_loom)]
 //! loom models of the fmq-core protocol: one writer and one or two readers, every
 //! interleaving up to `LOOM_MAX_PREEMPTIONS` (default here: 2). Each model is named after the
 //! invariant of DESIGN §4 it checks. Payloads are 16 bytes (two words) whose every byte is
 //! the id, so a torn or stale copy would be visible even without the CRC.
+
+#![cfg(fmq_loom)]
 
 use fmq_core::{HeapRegion, Layout, MessageId, ReadError, Reader, ReaderConfig, StartAt, Writer};
 use fmq_model::{config, payload};
