@@ -2,6 +2,12 @@
 //! interleaving up to `LOOM_MAX_PREEMPTIONS` (default here: 2). Each model is named after the
 //! invariant of DESIGN §4 it checks. Payloads are 16 bytes (two words) whose every byte is
 //! the id, so a torn or stale copy would be visible even without the CRC.
+//!
+//! Status (work in progress for the verification issue): measured on this machine with
+//! `LOOM_MAX_PREEMPTIONS=1`, the publish and batch models finish in under a second, while
+//! the one-slot overwrite models (every write retires, two readers) do not finish in
+//! 120 s, so they are not in CI yet: the models need smaller writer paths (fewer stores per
+//! message) or bounded branches before they join `ci/`.
 
 #![cfg(fmq_loom)]
 
@@ -124,19 +130,45 @@ fn overwrite_during_a_read_is_reported_as_exact_lag_never_as_data() {
     });
 }
 
-/// Slot retirement when the buffer wraps before the slot ring: 4 slots but 32 bytes of
-/// buffer, so every 16-byte message after the second reuses the bytes of an older one.
+/// Slot retirement when the buffer wraps before the slot ring: 4 slots but 64 bytes of
+/// buffer (the smallest allowed), so with 16-byte messages the fifth reuses the bytes of
+/// the first; written here as 3 messages of 32 bytes (checked by length only).
 #[test]
 fn buffer_wrap_before_the_slot_ring_retires_the_overwritten_message() {
     model(|| {
-        let (mut w, region) = queue(4, 32);
+        let (mut w, region) = queue(4, 64);
         let t = thread::spawn(move || {
-            let mut f = Follower::new(region);
-            f.step();
-            f.step();
+            let mut reader = Reader::attach(
+                region,
+                ReaderConfig {
+                    start: StartAt::Id(MessageId(1)),
+                    ..ReaderConfig::default()
+                },
+            )
+            .unwrap();
+            let mut buf = [0u8; 64];
+            let mut next = 1;
+            for _ in 0..2 {
+                match reader.try_read(&mut buf) {
+                    Ok(m) => {
+                        assert_eq!(m.id.0, next);
+                        assert_eq!(&buf[..m.len], &payload(next, 32)[..], "torn or stale");
+                        next += 1;
+                    }
+                    Err(ReadError::Empty) => {}
+                    Err(ReadError::Lagged {
+                        missed_count,
+                        resumed_at,
+                    }) => {
+                        assert_eq!(resumed_at.0, next + missed_count);
+                        next = resumed_at.0;
+                    }
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
         });
         for id in 1..=3 {
-            w.write(1, 0, 0, &payload(id, LEN)).unwrap();
+            w.write(1, 0, 0, &payload(id, 32)).unwrap();
         }
         t.join().unwrap();
     });
