@@ -30,6 +30,7 @@ fn model<F: Fn() + Sync + Send + 'static>(f: F) {
 /// message's own, and a lag accounts exactly for the ids skipped.
 struct Follower {
     reader: Reader<Arc<HeapRegion>>,
+    len: usize,
     next: u64,
     received: u64,
     missed: u64,
@@ -37,6 +38,10 @@ struct Follower {
 
 impl Follower {
     fn new(region: Arc<HeapRegion>) -> Follower {
+        Follower::with_len(region, LEN)
+    }
+
+    fn with_len(region: Arc<HeapRegion>, len: usize) -> Follower {
         let reader = Reader::attach(
             region,
             ReaderConfig {
@@ -47,6 +52,7 @@ impl Follower {
         .unwrap();
         Follower {
             reader,
+            len,
             next: 1,
             received: 0,
             missed: 0,
@@ -138,34 +144,9 @@ fn buffer_wrap_before_the_slot_ring_retires_the_overwritten_message() {
     model(|| {
         let (mut w, region) = queue(4, 64);
         let t = thread::spawn(move || {
-            let mut reader = Reader::attach(
-                region,
-                ReaderConfig {
-                    start: StartAt::Id(MessageId(1)),
-                    ..ReaderConfig::default()
-                },
-            )
-            .unwrap();
-            let mut buf = [0u8; 64];
-            let mut next = 1;
-            for _ in 0..2 {
-                match reader.try_read(&mut buf) {
-                    Ok(m) => {
-                        assert_eq!(m.id.0, next);
-                        assert_eq!(&buf[..m.len], &payload(next, 32)[..], "torn or stale");
-                        next += 1;
-                    }
-                    Err(ReadError::Empty) => {}
-                    Err(ReadError::Lagged {
-                        missed_count,
-                        resumed_at,
-                    }) => {
-                        assert_eq!(resumed_at.0, next + missed_count);
-                        next = resumed_at.0;
-                    }
-                    Err(e) => panic!("unexpected {e:?}"),
-                }
-            }
+            let mut f = Follower::with_len(region, 32);
+            f.step();
+            f.step();
         });
         for id in 1..=3 {
             w.write(1, 0, 0, &payload(id, 32)).unwrap();
