@@ -66,7 +66,7 @@ impl Follower {
                 assert_eq!(m.id.0, self.next, "ids must strictly increase without gaps");
                 assert_eq!(
                     &buf[..m.len],
-                    &payload(m.id.0, LEN)[..],
+                    &payload(m.id.0, self.len)[..],
                     "torn or stale payload"
                 );
                 self.next += 1;
