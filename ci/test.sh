@@ -21,6 +21,9 @@ cargo test --workspace
 step "the README's first command: the shared-memory demo (2 s), must end with corrupt 0"
 cargo run --release --bin fmq -- demo --seconds 2
 
+step "loom models (wake handshake; protocol models that fit the budget)"
+./ci/loom.sh
+
 step "Miri: fmq-core's tests under the interpreter (UB and data races)"
 ./ci/miri.sh
 

@@ -107,7 +107,7 @@ pub fn write(
 fn print_msg(out: &mut dyn Write, format: Format, msg: &Msg<'_>) -> anyhow::Result<()> {
     match format {
         Format::Text => {
-            out.write_all(&String::from_utf8_lossy(msg.data).into_owned().into_bytes())?;
+            out.write_all(String::from_utf8_lossy(msg.data).as_bytes())?;
             out.write_all(b"\n")?;
         }
         Format::Raw => out.write_all(msg.data)?,

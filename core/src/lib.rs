@@ -50,6 +50,7 @@ pub mod reader;
 pub mod region;
 pub mod slot;
 pub mod sync;
+pub mod wake;
 pub mod writer;
 
 pub use error::{

@@ -76,6 +76,21 @@ struct Loaded {
     crc: u32,
 }
 
+impl Loaded {
+    /// The checksum trailer of message `id` with this metadata.
+    fn trailer(&self, id: u64) -> [u8; TRAILER_SIZE_BYTES] {
+        trailer(
+            id,
+            self.stored_len,
+            self.raw_len,
+            self.time_ns,
+            self.msg_type,
+            self.subtype,
+            self.flags,
+        )
+    }
+}
+
 /// A reader of one queue.
 pub struct Reader<R: Region> {
     region: R,
@@ -187,16 +202,7 @@ impl<R: Region> Reader<R> {
         let dst = &mut buf[..len];
         load_bytes(payload_words(&view, &core.layout, &m), dst);
         core.validate(&view, id, slot)?;
-        let t = trailer(
-            id,
-            m.stored_len,
-            m.raw_len,
-            m.time_ns,
-            m.msg_type,
-            m.subtype,
-            m.flags,
-        );
-        let computed = message_crc(dst, &t);
+        let computed = message_crc(dst, &m.trailer(id));
         core.finish(id, &m, computed)
     }
 
@@ -216,16 +222,7 @@ impl<R: Region> Reader<R> {
         let result = f(&Payload::new(words, len));
         let mut crc = Crc32c::new();
         crc_words(&mut crc, words, len);
-        let t: [u8; TRAILER_SIZE_BYTES] = trailer(
-            id,
-            m.stored_len,
-            m.raw_len,
-            m.time_ns,
-            m.msg_type,
-            m.subtype,
-            m.flags,
-        );
-        crc.update(&t);
+        crc.update(&m.trailer(id));
         let computed = crc.finish();
         core.validate(&view, id, slot)?;
         let meta = core.finish(id, &m, computed)?;

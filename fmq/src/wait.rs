@@ -6,16 +6,11 @@
 //! shared memory and file mappings. The writer wakes only when the flag says someone may
 //! sleep; otherwise a commit costs one `fence(SeqCst)` and one load, never a syscall.
 //!
-//! SYNC POINT (the Dekker pair):
-//! * reader: store `sleepers = 1`; `fence(SeqCst)`; load `youngest_id`; sleep only if it is
-//!   still the value seen (the kernel re-checks it atomically inside `FUTEX_WAIT`);
-//! * writer: store `youngest_id` (the commit); `fence(SeqCst)`; load `sleepers`; if set, clear
-//!   it and `FUTEX_WAKE` everyone.
-//!
-//! The two SeqCst fences guarantee that at least one side sees the other's store: either the
-//! reader sees the new commit and does not sleep, or the writer sees the flag and wakes it.
-//! A reader whose flag the writer cleared before it slept finds the commit changed when the
-//! kernel compares, and returns at once. Only sleeping readers ever write shared memory
+//! The handshake itself (a Dekker pair of SeqCst fences over the flag and the commit word)
+//! is `fmq_core::wake`, where the loom model `model/tests/loom_wake.rs` checks that no
+//! wake-up is lost; this module adds the syscalls: `FUTEX_WAIT` when `prepare_sleep` says
+//! the commit is unchanged (the kernel re-checks it atomically), `FUTEX_WAKE` of everyone
+//! when `take_sleepers` says someone may sleep. Only sleeping readers ever write shared memory
 //! (DESIGN invariant 5 holds for every reader that does not wait); a reader that dies while
 //! the flag is set costs the writer one wake, not one per message. Sleeps are sliced (at
 //! most [`SLEEP_SLICE`]) so that the 32-bit comparison's wrap-around, a dead writer, or a
@@ -26,7 +21,8 @@
 
 use std::time::Duration;
 
-use fmq_core::sync::{fence, AtomicU64, Ordering};
+use fmq_core::sync::AtomicU64;
+use fmq_core::wake::{prepare_sleep, take_sleepers};
 
 /// The longest single sleep; waits longer than this are taken in slices.
 pub const SLEEP_SLICE: Duration = Duration::from_millis(50);
@@ -80,29 +76,15 @@ pub(crate) fn sleep_on_commit(
     seen: u64,
     timeout: Duration,
 ) {
-    // ORDERING: Relaxed: ordered before the commit load below by the SeqCst fence.
-    sleepers.store(1, Ordering::Relaxed);
-    // ORDERING: fence(SeqCst) pairs with the writer's fence(SeqCst) in `wake_sleepers`
-    // (Dekker): it orders the flag store above before the commit load below.
-    fence(Ordering::SeqCst);
-    // ORDERING: Relaxed: only a comparison; the read path's own Acquire loads publish data.
-    if commit.load(Ordering::Relaxed) != seen {
-        return;
+    if prepare_sleep(commit, sleepers, seen) {
+        futex_wait(commit, seen as u32, timeout.min(SLEEP_SLICE));
     }
-    futex_wait(commit, seen as u32, timeout.min(SLEEP_SLICE));
 }
 
 /// Writer side, after each commit: wakes sleeping readers if the flag says there may be any.
 #[inline]
 pub(crate) fn wake_sleepers(commit: &AtomicU64, sleepers: &AtomicU64) {
-    // ORDERING: fence(SeqCst) pairs with the reader's fence(SeqCst) in `sleep_on_commit`
-    // (Dekker): it orders the commit store just made before the flag load below.
-    fence(Ordering::SeqCst);
-    // ORDERING: Relaxed: ordered by the fence above.
-    if sleepers.load(Ordering::Relaxed) != 0 {
-        // ORDERING: Relaxed: a sleeper that sets the flag again after this store re-checks
-        // the commit word after its own fence and sees the new commit.
-        sleepers.store(0, Ordering::Relaxed);
+    if take_sleepers(sleepers) {
         futex_wake_all(commit);
     }
 }
