@@ -20,13 +20,197 @@ compile_error!("choose one of --cfg fmq_loom and --cfg fmq_shuttle, not both");
 compile_error!("fmq needs native 64-bit atomics (target_has_atomic = \"64\")");
 
 #[cfg(fmq_loom)]
-pub use loom::sync::atomic::{fence, AtomicU64, Ordering};
+pub use instrumented::{fence, hook, AtomicU64};
+#[cfg(fmq_loom)]
+pub use loom::sync::atomic::Ordering;
+
+#[cfg(fmq_sim)]
+pub use core::sync::atomic::Ordering;
+#[cfg(fmq_sim)]
+pub use instrumented::{fence, hook, AtomicU64};
 
 #[cfg(fmq_shuttle)]
 pub use shuttle::sync::atomic::{fence, AtomicU64, Ordering};
 
-#[cfg(not(any(fmq_loom, fmq_shuttle)))]
+#[cfg(not(any(fmq_loom, fmq_shuttle, fmq_sim)))]
 pub use core::sync::atomic::{fence, AtomicU64, Ordering};
+
+#[cfg(all(fmq_loom, fmq_sim))]
+compile_error!("choose one of --cfg fmq_loom and --cfg fmq_sim, not both");
+
+/// Checked atomics (`--cfg fmq_loom` over loom's, `--cfg fmq_sim` over the real ones) with
+/// two hooks for the verification suite, both keyed on where in fmq-core an access is made
+/// (`#[track_caller]`), so the protocol code is the same code that ships:
+///
+/// * **ordering mutation** (`FMQ_MUTANT=core/src/FILE.rs:LINE`): the one non-`Relaxed`
+///   ordering or fence on that line is weakened one step (`SeqCst` fence to `AcqRel`, other
+///   fences removed, `Acquire`/`Release` to `Relaxed`, `SeqCst` loads and stores to
+///   `Acquire`/`Release`). When the site runs for the first time, the line is appended to
+///   the file named by `FMQ_MUTANT_LOG`, if set, so the runner can tell a mutant that
+///   survived from one that no model reached (`model/src/bin/fmq-mutants.rs`);
+/// * **store hook** ([`hook::set`]): called before every store with the word's address and
+///   value; returning `false` drops the store, which is how a writer that dies between any
+///   two of its stores is modelled (loom recovery models, the simulator in `sim/`).
+#[cfg(any(fmq_loom, fmq_sim))]
+mod instrumented {
+    extern crate std;
+
+    use core::panic::Location;
+    use std::boxed::Box;
+    use std::cell::RefCell;
+    use std::string::String;
+    use std::sync::OnceLock;
+
+    #[cfg(fmq_sim)]
+    use core::sync::atomic as inner;
+    #[cfg(fmq_loom)]
+    use loom::sync::atomic as inner;
+
+    use super::Ordering;
+
+    /// An `AtomicU64` whose loads and stores go through the hooks.
+    #[repr(transparent)]
+    #[derive(Debug)]
+    pub struct AtomicU64(inner::AtomicU64);
+
+    impl AtomicU64 {
+        /// A new atomic holding `v`.
+        pub fn new(v: u64) -> AtomicU64 {
+            AtomicU64(inner::AtomicU64::new(v))
+        }
+
+        /// As `AtomicU64::load`, with the ordering mutation applied.
+        #[track_caller]
+        #[inline]
+        pub fn load(&self, order: Ordering) -> u64 {
+            let order = mutated(Location::caller(), order, Access::Load).unwrap_or(order);
+            self.0.load(order)
+        }
+
+        /// As `AtomicU64::store`, with the ordering mutation and the store hook applied.
+        #[track_caller]
+        #[inline]
+        pub fn store(&self, value: u64, order: Ordering) {
+            let order = mutated(Location::caller(), order, Access::Store).unwrap_or(order);
+            let addr = self as *const AtomicU64 as usize;
+            if hook::allows(addr, value) {
+                self.0.store(value, order);
+            }
+        }
+    }
+
+    /// As `fence`, with the ordering mutation applied (a removed fence does nothing).
+    #[track_caller]
+    #[inline]
+    pub fn fence(order: Ordering) {
+        match mutated(Location::caller(), order, Access::Fence) {
+            None => inner::fence(order),
+            Some(Ordering::Relaxed) => {}
+            Some(weaker) => inner::fence(weaker),
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Access {
+        Load,
+        Store,
+        Fence,
+    }
+
+    struct Mutant {
+        file: String,
+        line: u32,
+        log: Option<String>,
+        logged: core::sync::atomic::AtomicBool,
+    }
+
+    fn mutant() -> Option<&'static Mutant> {
+        static MUTANT: OnceLock<Option<Mutant>> = OnceLock::new();
+        MUTANT
+            .get_or_init(|| {
+                let spec = std::env::var("FMQ_MUTANT").ok()?;
+                let (file, line) = spec.rsplit_once(':')?;
+                let line = line.parse().ok()?;
+                Some(Mutant {
+                    file: String::from(file),
+                    line,
+                    log: std::env::var("FMQ_MUTANT_LOG").ok(),
+                    logged: core::sync::atomic::AtomicBool::new(false),
+                })
+            })
+            .as_ref()
+    }
+
+    /// The weakened ordering if `at` is the mutated site and `order` can be weakened.
+    fn mutated(at: &Location<'_>, order: Ordering, access: Access) -> Option<Ordering> {
+        let m = mutant()?;
+        if at.line() != m.line || !at.file().ends_with(m.file.as_str()) {
+            return None;
+        }
+        let weaker = match (access, order) {
+            (_, Ordering::Relaxed) => return None,
+            (Access::Fence, Ordering::SeqCst) => Ordering::AcqRel,
+            (Access::Fence, _) => Ordering::Relaxed,
+            (Access::Load, Ordering::SeqCst) => Ordering::Acquire,
+            (Access::Store, Ordering::SeqCst) => Ordering::Release,
+            (_, Ordering::AcqRel) => return None,
+            _ => Ordering::Relaxed,
+        };
+        // ORDERING: Relaxed: a once-flag for the log line; it guards nothing else.
+        if !m.logged.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            if let Some(path) = &m.log {
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
+                    let _ = writeln!(f, "{}:{}", m.file, m.line);
+                }
+            }
+        }
+        Some(weaker)
+    }
+
+    /// The store hook: one per OS thread (loom runs every model thread on the test's own
+    /// OS thread, so in a loom model it sees the stores of every model thread).
+    pub mod hook {
+        extern crate std;
+
+        use super::{Box, RefCell};
+
+        /// Called with `(address of the word, value)` before a store; `false` drops it.
+        pub type Hook = Box<dyn FnMut(usize, u64) -> bool>;
+
+        std::thread_local! {
+            static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+        }
+
+        /// Installs `hook` (or removes it with `None`), returning the previous one.
+        pub fn set(hook: Option<Hook>) -> Option<Hook> {
+            HOOK.with(|h| core::mem::replace(&mut *h.borrow_mut(), hook))
+        }
+
+        /// Whether the store may happen. Stores made while the hook runs (it may call
+        /// back into readers or writers) are not seen by it.
+        pub(super) fn allows(addr: usize, value: u64) -> bool {
+            let taken = HOOK.with(|h| h.borrow_mut().take());
+            match taken {
+                None => true,
+                Some(mut f) => {
+                    let ok = f(addr, value);
+                    HOOK.with(|h| {
+                        let mut slot = h.borrow_mut();
+                        if slot.is_none() {
+                            *slot = Some(f);
+                        }
+                    });
+                    ok
+                }
+            }
+        }
+    }
+}
 
 #[cfg(not(any(fmq_loom, fmq_shuttle)))]
 static_assertions::const_assert!(core::mem::size_of::<AtomicU64>() == 8);
