@@ -1,0 +1,533 @@
+//! The oracle: what the writer has published, stated from the spec and never from the
+//! writer's code (TigerBeetle keeps checkers apart from the code under test), and the checker
+//! that every reader result goes through.
+//!
+//! It holds three things:
+//!
+//! * **the messages**, by id: every message handed to the writer, with its payload, type,
+//!   subtype, time, flags, and where LROSE's capacity rule places it in the stream
+//!   (`docs/design.md`, "Capacity rule"); ids above the commit point are *pending*;
+//! * **the commit line as memory holds it**: `youngest_id` and `oldest_id`, updated by the
+//!   store hook at the moment the writer's store reaches memory, so a reader stepping in the
+//!   middle of a write is checked against exactly what it can see;
+//! * **the capacity rule's retention window** after the last message put (`model_oldest`),
+//!   which the writer's own `oldest_id` must equal after every operation.
+//!
+//! [`Oracle::check_read`] states what a read may return (DESIGN invariants 2 and 4): for a
+//! wanted id inside the window it must be that message, byte for byte; below the window,
+//! that message or `Lagged` with the exact count and the resume point the policy names;
+//! above the commit point, `Empty`. `Corrupt` only for an id a power loss tore (`tainted`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use fmq_core::{LagPolicy, MessageMeta, ReadError};
+
+/// One message as the oracle remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Msg {
+    /// Its id.
+    pub id: u64,
+    /// Message type.
+    pub msg_type: i32,
+    /// Subtype.
+    pub subtype: i32,
+    /// Time.
+    pub time_ns: i64,
+    /// Per-message flags.
+    pub flags: u32,
+    /// Length after decompression.
+    pub raw_len: u64,
+    /// The stored bytes.
+    pub payload: Vec<u8>,
+    /// Stream position of its first byte.
+    pub start: u64,
+    /// Bytes it occupies (payload rounded up to 8).
+    pub padded: u64,
+}
+
+impl Msg {
+    /// Stream position just past it.
+    pub fn end(&self) -> u64 {
+        self.start + self.padded
+    }
+}
+
+/// A message to write (before the oracle gives it an id and a place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMsg {
+    /// Message type.
+    pub msg_type: i32,
+    /// Subtype.
+    pub subtype: i32,
+    /// Time.
+    pub time_ns: i64,
+    /// Per-message flags (0 or compressed).
+    pub flags: u32,
+    /// Length after decompression.
+    pub raw_len: u64,
+    /// The bytes.
+    pub payload: Vec<u8>,
+}
+
+impl NewMsg {
+    /// As the writer takes it.
+    pub fn as_new_message(&self) -> fmq_core::NewMessage<'_> {
+        let m = fmq_core::NewMessage::new(self.msg_type, self.subtype, self.time_ns, &self.payload);
+        if self.flags & fmq_core::slot::MSG_FLAG_COMPRESSED != 0 {
+            m.compressed(self.raw_len)
+        } else {
+            m
+        }
+    }
+}
+
+/// What one read returned, once checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The message with this id, correct.
+    Read(u64),
+    /// Nothing new.
+    Empty,
+    /// Overrun: this many ids lost.
+    Lagged(u64),
+    /// A message a power loss tore, reported corrupt and skipped.
+    Corrupt(u64),
+    /// Another incarnation of this id (never committed, or lost in a power loss) returned
+    /// as if it were the committed message: known fmq-core bug B, counted instead of failing
+    /// under `--tolerate stale-incarnation`.
+    Stale(u64),
+}
+
+/// The model of the queue (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    slots: u64,
+    buf: u64,
+    /// Messages with consecutive ids from `first_id`: committed ones, then pending ones.
+    msgs: VecDeque<Msg>,
+    first_id: u64,
+    next_id: u64,
+    write_pos: u64,
+    model_oldest: u64,
+    youngest: u64,
+    oldest: u64,
+    /// Ids a power loss may have torn: a read may report them corrupt.
+    tainted: BTreeSet<u64>,
+    /// Messages that once had an id but are not its message: never committed (their writer
+    /// died) or lost with a power loss. The id went to another message since. The flag says
+    /// whether a power loss happened since the message was superseded (only then is bug B a
+    /// possible explanation for reading it).
+    incarnations: BTreeMap<u64, Vec<(Msg, bool)>>,
+    /// Return [`Outcome::Stale`] for a read of such an incarnation instead of failing.
+    tolerate_stale: bool,
+}
+
+fn padded(len: u64) -> u64 {
+    len.div_ceil(8) * 8
+}
+
+impl Oracle {
+    /// An empty queue of `slots` slots and `buf` buffer bytes, as `Writer::format` leaves it.
+    pub fn new(slots: u32, buf: u64) -> Oracle {
+        Oracle {
+            slots: slots.into(),
+            buf,
+            msgs: VecDeque::new(),
+            first_id: 1,
+            next_id: 1,
+            write_pos: 0,
+            model_oldest: 1,
+            youngest: 0,
+            oldest: 1,
+            tainted: BTreeSet::new(),
+            incarnations: BTreeMap::new(),
+            tolerate_stale: false,
+        }
+    }
+
+    /// The oracle returning [`Outcome::Stale`] for a read of a stale incarnation (`true`)
+    /// or failing it (`false`, the default).
+    pub fn tolerating_stale(mut self, tolerate: bool) -> Oracle {
+        self.tolerate_stale = tolerate;
+        self
+    }
+
+    /// The commit point as memory holds it.
+    pub fn youngest(&self) -> u64 {
+        self.youngest
+    }
+
+    /// `oldest_id` as memory holds it.
+    pub fn oldest(&self) -> u64 {
+        self.oldest
+    }
+
+    /// The id the next message gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The capacity rule's oldest id after the last message put.
+    pub fn model_oldest(&self) -> u64 {
+        self.model_oldest
+    }
+
+    /// The capacity rule's write position after the last message put.
+    pub fn write_pos(&self) -> u64 {
+        self.write_pos
+    }
+
+    /// Message `id`, if the oracle still holds it.
+    pub fn get(&self, id: u64) -> Option<&Msg> {
+        self.msgs
+            .get(usize::try_from(id.checked_sub(self.first_id)?).ok()?)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Msg> {
+        let i = usize::try_from(id.checked_sub(self.first_id)?).ok()?;
+        self.msgs.get_mut(i)
+    }
+
+    /// Whether a read may report `id` corrupt.
+    pub fn is_tainted(&self, id: u64) -> bool {
+        self.tainted.contains(&id)
+    }
+
+    /// Marks `id` as possibly torn, or as whole again.
+    pub fn set_tainted(&mut self, id: u64, tainted: bool) {
+        if tainted {
+            self.tainted.insert(id);
+        } else {
+            self.tainted.remove(&id);
+        }
+    }
+
+    /// Hands a message to the writer (pending until a commit store covers it): gives it the
+    /// next id and its place by the capacity rule, and retires what the rule retires.
+    pub fn put(&mut self, m: &NewMsg) -> u64 {
+        let id = self.next_id;
+        let len = m.payload.len() as u64;
+        let padded = padded(len);
+        assert!(
+            padded <= self.buf,
+            "the workload only makes messages that fit"
+        );
+        let phys = self.write_pos % self.buf;
+        let start = if phys + padded > self.buf {
+            self.write_pos + self.buf - phys
+        } else {
+            self.write_pos
+        };
+        let end = start + padded;
+        // Bytes [start, end) reuse the physical bytes of stream range [start-buf, end-buf):
+        // every message before one that starts at or past `end - buf` goes, and every message
+        // whose slot `id` takes.
+        while self.model_oldest < id {
+            let o = self.get(self.model_oldest).expect("the window is held");
+            let slot_taken = id - o.id >= self.slots;
+            let bytes_reused = o.start < end.saturating_sub(self.buf);
+            if !(slot_taken || bytes_reused) {
+                break;
+            }
+            self.model_oldest += 1;
+        }
+        if self.msgs.is_empty() {
+            self.first_id = id;
+        }
+        self.msgs.push_back(Msg {
+            id,
+            msg_type: m.msg_type,
+            subtype: m.subtype,
+            time_ns: m.time_ns,
+            flags: m.flags,
+            raw_len: m.raw_len,
+            payload: m.payload.clone(),
+            start,
+            padded,
+        });
+        self.write_pos = end;
+        self.next_id += 1;
+        id
+    }
+
+    /// The writer stored `value` into `youngest_id` (seen by the store hook as it happens).
+    pub fn on_youngest_store(&mut self, value: u64) -> Result<(), String> {
+        if value < self.youngest || value >= self.next_id {
+            return Err(format!(
+                "commit store youngest_id={value}: the commit point was {} and ids up to {} \
+                 were handed to the writer",
+                self.youngest,
+                self.next_id - 1
+            ));
+        }
+        if value + 1 - self.oldest > self.slots {
+            return Err(format!(
+                "commit store youngest_id={value} with oldest_id={}: more than {} messages \
+                 present at once",
+                self.oldest, self.slots
+            ));
+        }
+        self.youngest = value;
+        Ok(())
+    }
+
+    /// The writer (or a recovery) stored `value` into `oldest_id`.
+    pub fn on_oldest_store(&mut self, value: u64) -> Result<(), String> {
+        if value < self.oldest || value > self.youngest + 1 {
+            return Err(format!(
+                "store oldest_id={value}: it was {} with youngest_id={} (oldest must only grow \
+                 and stay <= youngest + 1 in memory)",
+                self.oldest, self.youngest
+            ));
+        }
+        self.oldest = value;
+        Ok(())
+    }
+
+    /// A writer died: what it had not committed never existed. The window is the commit
+    /// line it left (a retirement it began is finished by recovery), and the next message
+    /// goes after the youngest kept one, or at `write_pos_hint` when none is kept.
+    pub fn forget_pending(&mut self, write_pos_hint: u64) {
+        let keep = self.youngest.saturating_sub(self.first_id - 1) as usize;
+        while self.msgs.len() > keep {
+            let m = self.msgs.pop_back().expect("longer than keep");
+            self.incarnations.entry(m.id).or_default().push((m, false));
+        }
+        self.next_id = self.youngest + 1;
+        if self.msgs.is_empty() {
+            self.first_id = self.next_id;
+        }
+        self.model_oldest = self.oldest;
+        self.write_pos = match self.get(self.youngest) {
+            Some(m) if self.oldest <= self.youngest => m.end(),
+            _ => write_pos_hint,
+        };
+        let next = self.next_id;
+        self.tainted.retain(|&id| id < next);
+    }
+
+    /// After a power loss: memory now holds the commit line the disk had.
+    pub fn reboot(&mut self, youngest: u64, oldest: u64) {
+        self.youngest = youngest;
+        self.oldest = oldest;
+        self.forget_pending(0);
+        for (_, after_power_loss) in self.incarnations.values_mut().flatten() {
+            *after_power_loss = true;
+        }
+    }
+
+    /// After recovery from a power loss: recovery kept ids `oldest..=youngest`, at the
+    /// places their slots name (a slot may describe another message than the one committed
+    /// with its id; reads then tell), and the next message goes after the youngest kept one
+    /// or at `write_pos_hint`.
+    pub fn recovered(&mut self, oldest: u64, places: &[(u64, u64, u64)], write_pos_hint: u64) {
+        self.oldest = oldest;
+        self.model_oldest = oldest;
+        for &(id, start, stored_len) in places {
+            if let Some(m) = self.get_mut(id) {
+                m.start = start;
+                m.padded = padded(stored_len);
+            }
+        }
+        self.write_pos = match places.last() {
+            Some(&(_, start, len)) => start + padded(len),
+            None => write_pos_hint,
+        };
+    }
+
+    /// Forgets messages below `keep_from` (nothing can return them any more).
+    pub fn prune(&mut self, keep_from: u64) {
+        while self.first_id < keep_from && !self.msgs.is_empty() {
+            self.msgs.pop_front();
+            self.first_id += 1;
+        }
+        self.tainted.retain(|&id| id >= keep_from);
+        self.incarnations = self.incarnations.split_off(&keep_from);
+    }
+
+    /// Checks one read of a reader that wanted `want`, under `policy`, against what memory
+    /// holds now; returns the outcome and where the reader must be next.
+    pub fn check_read(
+        &self,
+        want: u64,
+        policy: LagPolicy,
+        result: Result<(MessageMeta, &[u8]), ReadError>,
+    ) -> Result<(Outcome, u64), String> {
+        match result {
+            Ok((meta, payload)) => {
+                let id = meta.id.0;
+                if id != want {
+                    return Err(format!(
+                        "read returned id {id}, but the reader was at {want}"
+                    ));
+                }
+                if id > self.youngest {
+                    return Err(format!(
+                        "read returned id {id}, above the commit point {} (not completely \
+                         written: invariant 2)",
+                        self.youngest
+                    ));
+                }
+                let Some(m) = self.get(id) else {
+                    return Err(format!(
+                        "read returned id {id}, which the oracle no longer holds (oldest {})",
+                        self.oldest
+                    ));
+                };
+                let got = (
+                    meta.msg_type,
+                    meta.subtype,
+                    meta.time_ns,
+                    meta.flags,
+                    meta.raw_len,
+                );
+                let want_meta = (m.msg_type, m.subtype, m.time_ns, m.flags, m.raw_len);
+                if got != want_meta || payload != m.payload.as_slice() {
+                    let same = |(o, _): &&(Msg, bool)| {
+                        (o.msg_type, o.subtype, o.time_ns, o.flags, o.raw_len) == got
+                            && o.payload == payload
+                    };
+                    let stale = self.incarnations.get(&id).and_then(|v| v.iter().find(same));
+                    if let Some((_, false)) = stale {
+                        return Err(format!(
+                            "read returned id {id} as the dead writer left it uncommitted, not \
+                             the message committed under it since ({} bytes {}; want {} bytes \
+                             {}; invariant 7: the message being written is never returned)",
+                            payload.len(),
+                            hex(payload),
+                            m.payload.len(),
+                            hex(&m.payload)
+                        ));
+                    }
+                    if stale.is_some() && self.tolerate_stale {
+                        return Ok((Outcome::Stale(id), id + 1));
+                    }
+                    if stale.is_some() {
+                        return Err(format!(
+                            "read returned a stale incarnation of id {id}: a message the \
+                             writer was given under this id that was never committed or was \
+                             lost in a power loss, not the committed one ({} bytes {}; want {} \
+                             bytes {}; known bug B, see sim/README.md)",
+                            payload.len(),
+                            hex(payload),
+                            m.payload.len(),
+                            hex(&m.payload)
+                        ));
+                    }
+                    return Err(format!(
+                        "read returned wrong data for id {id} (invariant 2): got (type, subtype, \
+                         time, flags, raw_len) {got:?} and {} bytes {}, want {want_meta:?} and \
+                         {} bytes {}",
+                        payload.len(),
+                        hex(payload),
+                        m.payload.len(),
+                        hex(&m.payload)
+                    ));
+                }
+                Ok((Outcome::Read(id), id + 1))
+            }
+            Err(ReadError::Empty) => {
+                if want <= self.youngest {
+                    return Err(format!(
+                        "read of id {want} returned Empty, but the commit point is {}",
+                        self.youngest
+                    ));
+                }
+                Ok((Outcome::Empty, want))
+            }
+            Err(ReadError::Lagged {
+                missed_count,
+                resumed_at,
+            }) => {
+                if want >= self.oldest {
+                    return Err(format!(
+                        "read of id {want} returned Lagged (missed {missed_count}, resumed at \
+                         {resumed_at}), but oldest_id is {}: it was not retired",
+                        self.oldest
+                    ));
+                }
+                let resume = match policy {
+                    LagPolicy::ResumeAtOldest => self.oldest,
+                    LagPolicy::ResumeAtYoungest => self.youngest.max(self.oldest),
+                };
+                if resumed_at.0 != resume || missed_count != resume - want {
+                    return Err(format!(
+                        "read of id {want} returned Lagged {{ missed_count: {missed_count}, \
+                         resumed_at: {resumed_at} }}; want missed_count {} resumed_at {resume} \
+                         ({policy:?}, oldest {}, youngest {}: invariant 4)",
+                        resume - want,
+                        self.oldest,
+                        self.youngest
+                    ));
+                }
+                Ok((Outcome::Lagged(missed_count), resume))
+            }
+            Err(ReadError::Corrupt { id, reason }) => {
+                if id.0 != want {
+                    return Err(format!(
+                        "read of id {want} reported id {id} corrupt ({reason})"
+                    ));
+                }
+                if !self.is_tainted(want) {
+                    return Err(format!(
+                        "read of id {want} reported it corrupt ({reason}); no power loss tore it \
+                         (window {}..={})",
+                        self.oldest, self.youngest
+                    ));
+                }
+                Ok((Outcome::Corrupt(want), want + 1))
+            }
+            Err(e) => Err(format!("read of id {want} failed: {e}")),
+        }
+    }
+}
+
+/// The first bytes of a payload in hex, for failure messages.
+fn hex(bytes: &[u8]) -> String {
+    let shown: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > 16 {
+        format!("{shown}..")
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(len: usize) -> NewMsg {
+        NewMsg {
+            msg_type: 1,
+            subtype: 2,
+            time_ns: 3,
+            flags: 0,
+            raw_len: len as u64,
+            payload: vec![7; len],
+        }
+    }
+
+    #[test]
+    fn capacity_rule_retires_by_slot_and_by_bytes() {
+        let mut o = Oracle::new(2, 64);
+        assert_eq!(o.put(&msg(12)), 1);
+        assert_eq!(o.put(&msg(20)), 2);
+        assert_eq!(o.model_oldest(), 1);
+        o.put(&msg(17)); // slot of 1 taken
+        assert_eq!(o.model_oldest(), 2);
+        o.put(&msg(30)); // 64..96 reuses 0..32: 2 (16..40) goes, 3 by slot as well
+        assert_eq!(o.model_oldest(), 3);
+        assert_eq!(o.get(4).unwrap().start, 64);
+    }
+
+    #[test]
+    fn forget_pending_drops_uncommitted_messages() {
+        let mut o = Oracle::new(4, 256);
+        o.put(&msg(8));
+        o.on_youngest_store(1).unwrap();
+        o.put(&msg(8));
+        o.forget_pending(99);
+        assert_eq!((o.next_id(), o.write_pos(), o.youngest()), (2, 8, 1));
+        assert!(o.get(2).is_none());
+    }
+}
