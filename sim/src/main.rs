@@ -34,7 +34,7 @@ mod cli {
     use fmq_sim::world::Stats;
 
     const USAGE: &str = "usage: fmq-sim [--seed N] [--seeds K] [--steps-max M] \
-                         [--faults crash,power,lag,midwrite] [--quiet] [--trace] \
+                         [--faults crash,power,lag,midwrite] [--quiet] [--trace] [--fail-fast] \
                          [--tolerate durable-drop,stale-incarnation]\n       \
                          fmq-sim --exhaustive [--trace] [--tolerate ...]";
 
@@ -44,6 +44,7 @@ mod cli {
         options: Options,
         quiet: bool,
         exhaustive: bool,
+        fail_fast: bool,
     }
 
     fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -53,6 +54,7 @@ mod cli {
             options: Options::default(),
             quiet: false,
             exhaustive: false,
+            fail_fast: false,
         };
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -64,6 +66,7 @@ mod cli {
                 "--steps-max" => a.options.steps_max = number(value("--steps-max")?)?.max(1),
                 "--faults" => a.options.faults = Faults::parse(&value("--faults")?)?,
                 "--quiet" => a.quiet = true,
+                "--fail-fast" => a.fail_fast = true,
                 "--trace" => a.options.echo = true,
                 "--exhaustive" => a.exhaustive = true,
                 "--tolerate" => a.options.tolerate = Tolerate::parse(&value("--tolerate")?)?,
@@ -154,14 +157,22 @@ mod cli {
                     println!("FAIL seed={seed}: {what}");
                     println!("  reproduce: {}", repro_command(seed, &a.options));
                     failures.push(seed);
+                    if a.fail_fast {
+                        println!(
+                            "stopped at the first failure, after {:.1} s",
+                            started.elapsed().as_secs_f64()
+                        );
+                        break;
+                    }
                 }
             }
         }
+        let runs = steps_runs(&seeds, &failures, a.fail_fast);
         println!(
             "total: runs={} failures={} steps={steps} writes={} crashes={} power_losses={} \
              reads={} lags={} missed={} torn={} mid_reads={} straddles={} recoveries={} \
              flushes={} durable_dropped={} stale={} time={:.1}s",
-            seeds.len(),
+            runs,
             failures.len(),
             total.writes,
             total.crashes,
@@ -183,6 +194,17 @@ mod cli {
         } else {
             println!("failing seeds: {failures:?}");
             1
+        }
+    }
+
+    /// Runs made: all of them, or up to the first failure under `--fail-fast`.
+    fn steps_runs(seeds: &[u64], failures: &[u64], fail_fast: bool) -> usize {
+        match failures.first() {
+            Some(f) if fail_fast => seeds
+                .iter()
+                .position(|s| s == f)
+                .map_or(seeds.len(), |i| i + 1),
+            _ => seeds.len(),
         }
     }
 
