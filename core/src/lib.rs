@@ -43,6 +43,7 @@ extern crate std;
 pub mod crc;
 pub mod error;
 pub mod header;
+pub mod inspect;
 pub mod layout;
 pub mod message;
 pub mod payload;

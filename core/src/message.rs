@@ -6,6 +6,11 @@
 
 use crate::slot::MSG_FLAG_COMPRESSED;
 
+/// Ids stay below this bound: a writer's counters stop short of it
+/// ([`crate::WriteError::CounterExhausted`]), so no writer publishes a larger id and `id + 1`
+/// never overflows. A commit line that names a larger id is corrupt.
+pub const MAX_MESSAGE_ID: u64 = u64::MAX / 4;
+
 /// The id of a message: its position in the queue's history, from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MessageId(pub u64);

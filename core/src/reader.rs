@@ -24,7 +24,7 @@ use crate::crc::{message_crc, trailer, Crc32c, TRAILER_SIZE_BYTES};
 use crate::error::{AttachError, CorruptReason, ReadError};
 use crate::header::{unpack, word as hw};
 use crate::layout::Layout;
-use crate::message::{MessageId, MessageMeta};
+use crate::message::{MessageId, MessageMeta, MAX_MESSAGE_ID};
 use crate::payload::{crc_words, load_bytes, padded_len, Payload};
 use crate::region::{Region, SlotRef, View};
 use crate::slot::word as sw;
@@ -241,12 +241,16 @@ impl ReaderCore {
     /// Steps 1-3: finds the next message's slot and its bounds-checked metadata.
     fn begin<'v>(&mut self, view: &View<'v>) -> Result<(u64, SlotRef<'v>, Loaded), ReadError> {
         let want = self.next_id;
-        if want > self.cached_youngest {
+        // No writer publishes an id from MAX_MESSAGE_ID on: a reader sent there by a corrupt
+        // commit line (or asked for such an id) waits, rather than read and step to
+        // `want + 1`, which saturates at `u64::MAX` and would return one id twice.
+        let beyond = want >= MAX_MESSAGE_ID;
+        if want > self.cached_youngest || beyond {
             // ORDERING: Acquire pairs with the writer's Release commit store in `commit`: a
             // reader that sees `youngest_id >= want` sees the stamp `want` (or a later one).
             let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
             self.cached_youngest = youngest;
-            if want > youngest {
+            if want > youngest || beyond {
                 self.check_generation(view)?;
                 return Err(ReadError::Empty);
             }

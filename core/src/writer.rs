@@ -40,8 +40,9 @@ use crate::region::{Region, View};
 use crate::slot::{word as sw, MSG_FLAG_COMPRESSED, SLOT_SIZE_BYTES, STAMP_EMPTY};
 use crate::sync::{fence, Ordering};
 
-/// Positions stay below this so that `pos + 2 * buf_size` never overflows.
+/// Positions stay below this so that `pos + 2 * buf_size` never overflows; so do ids.
 const MAX_WRITE_POS: u64 = u64::MAX / 4;
+static_assertions::const_assert_eq!(MAX_WRITE_POS, crate::message::MAX_MESSAGE_ID);
 
 /// What [`Writer::recover`] found and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -232,3 +232,60 @@ fn random_garbage_regions_never_panic() {
         check_recovery(&reg, "random garbage");
     }
 }
+
+/// A commit line at the top of the id range sends readers to ids that no writer publishes
+/// (found by the `region_bytes` fuzz target, `fuzz/regressions/region_bytes/`): a reader at
+/// `u64::MAX` returned a forged message there, stepped to `u64::MAX.saturating_add(1)`, the
+/// same id, and returned it again (invariant 4); and `fmq check`, reading up to the commit
+/// point, could never pass it. Readers now wait below `MAX_MESSAGE_ID` and the inspection
+/// that `fmq check` uses calls such a commit line corrupt.
+#[test]
+fn reader_never_returns_an_id_twice_at_the_top_of_the_id_range() {
+    use fmq_core::crc::{message_crc, trailer};
+    use fmq_core::header::{pack, word as hw, Header, HEADER_WORDS};
+    use fmq_core::message::MAX_MESSAGE_ID;
+    use fmq_core::slot::{word as sw, SLOT_WORDS};
+    use fmq_core::{inspect, Layout};
+
+    // Two slots: message 1 and the forged message u64::MAX (odd) share slot 1.
+    let cfg = config(2, 64);
+    let reg = region(&cfg);
+    let mut w = Writer::format(&reg, &cfg).unwrap();
+    w.write(5, 6, 7, b"forged").unwrap();
+    drop(w);
+    let stat = reg.stat_words();
+    let slot1 = HEADER_WORDS + SLOT_WORDS;
+    let crc = message_crc(b"forged", &trailer(u64::MAX, 6, 6, 7, 5, 6, 0));
+    stat[slot1 + sw::FLAGS_CRC].store(pack(0, crc), Relaxed);
+    stat[slot1 + sw::STAMP].store(u64::MAX, Relaxed);
+    stat[hw::YOUNGEST_ID].store(u64::MAX, Relaxed);
+    // Readers sent to u64::MAX by `seek`, and one reading up from just below it (what
+    // `fmq check` does from the oldest id), never return an id there, and stop.
+    stat[hw::OLDEST_ID].store(u64::MAX - 1, Relaxed);
+    let starts = [
+        StartAt::Youngest,
+        StartAt::End,
+        StartAt::Id(MessageId(u64::MAX)),
+        StartAt::Oldest,
+        StartAt::Id(MessageId(MAX_MESSAGE_ID)),
+    ];
+    for start in starts {
+        let mut r = Reader::attach(
+            &reg,
+            ReaderConfig {
+                start,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..3 {
+            assert_eq!(r.try_read_message(), Err(ReadError::Empty), "{start:?}");
+        }
+    }
+    let layout = Layout::from_config(&cfg).unwrap();
+    let h = Header::load(stat).unwrap();
+    assert!(
+        !inspect::commit_line_ok(&h, &layout),
+        "fmq check reports it"
+    );
+}

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use fmq_core::header::{clear_writer_mark, Header, MAGIC};
-use fmq_core::slot::{Slot, SLOT_WORDS};
+use fmq_core::inspect::{self, SlotState};
+use fmq_core::slot::Slot;
 use fmq_core::{LagPolicy, Layout, Region, StartAt};
 
 use crate::compress::Compression;
@@ -55,16 +56,6 @@ pub struct QueueInfo {
     pub slots: Option<Vec<Slot>>,
 }
 
-fn load_slot(region: &MappedRegion, index: usize) -> Option<Slot> {
-    let start = fmq_core::header::HEADER_WORDS + index * SLOT_WORDS;
-    let words: &[_; SLOT_WORDS] = region
-        .stat_words()
-        .get(start..start + SLOT_WORDS)?
-        .try_into()
-        .ok()?;
-    Some(Slot::load(words))
-}
-
 fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, OpenError> {
     Layout::from_header(region)
         .map(|a| a.layout)
@@ -81,17 +72,10 @@ pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
     let layout = attach_layout(&queue, &region)?;
     let header = Header::load(region.stat_words()).unwrap_or_default();
     let present_count = header.present_count();
-    let slots_count = layout.slots_count() as u64;
-    let bytes_used = if present_count > 0 && header.oldest_id > 0 {
-        load_slot(&region, (header.oldest_id % slots_count) as usize)
-            .filter(|s| s.stamp == header.oldest_id)
-            .map_or(0, |s| header.write_pos.saturating_sub(s.buf_pos))
-    } else {
-        0
-    };
+    let bytes_used = inspect::bytes_used(&region, &layout, &header);
     let slots = with_slots.then(|| {
         (0..layout.slots_count() as usize)
-            .filter_map(|i| load_slot(&region, i))
+            .filter_map(|i| inspect::load_slot(&region, i))
             .collect()
     });
     let files = region
@@ -176,7 +160,7 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
         ));
     }
     let s = u64::from(layout.slots_count());
-    if h.oldest_id == 0 || h.oldest_id > h.youngest_id.saturating_add(1) || h.present_count() > s {
+    if !inspect::commit_line_ok(&h, &layout) {
         report.problems.push(format!(
             "header: commit line out of range (youngest {}, oldest {}, {} slots)",
             h.youngest_id, h.oldest_id, s
@@ -184,20 +168,16 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
         return Ok(report);
     }
     for index in 0..layout.slots_count() as usize {
-        let Some(slot) = load_slot(&region, index) else {
+        let Some(slot) = inspect::load_slot(&region, index) else {
             break;
         };
-        if slot.stamp == 0 {
-            continue;
-        }
-        let misplaced = slot.stamp % s != index as u64;
-        let outside = slot.stamp < h.oldest_id || slot.stamp > h.youngest_id;
-        if misplaced {
+        let state = inspect::slot_state(&h, &layout, index, slot.stamp);
+        if state == SlotState::Misplaced {
             report.problems.push(format!(
                 "slot {index}: stamp {} does not belong there (present ids {}..={})",
                 slot.stamp, h.oldest_id, h.youngest_id
             ));
-        } else if outside && !live_writer {
+        } else if state == SlotState::Outside && !live_writer {
             // A retirement or a write the writer did not finish (it died): readers never
             // return it, and the next writer's recovery clears it.
             report.warnings.push(format!(

@@ -970,6 +970,39 @@ fn check_treats_the_leftovers_of_a_dead_writer_as_warnings_not_corruption() {
     });
 }
 
+/// Found by the `region_bytes` fuzz target (`fuzz/regressions/region_bytes/`): a commit line
+/// at the top of the id range (not covered by the layout checksum) sent check's reader to
+/// `u64::MAX`, where `id + 1` saturates: it reported the same id as corrupt forever, and
+/// `check` never returned. Now the commit line is reported and readers stop below the bound.
+#[test]
+fn check_of_a_commit_line_at_the_top_of_the_id_range_terminates_and_reports_it() {
+    let _serial = quiet_test();
+    both(|b| {
+        let q = make_queue(b, "top_ids", 4, 4096, 2);
+        patch(&q.stat_file(), off::YOUNGEST_ID, &u64::MAX.to_le_bytes());
+        patch(
+            &q.stat_file(),
+            off::OLDEST_ID,
+            &(u64::MAX - 1).to_le_bytes(),
+        );
+        let (tx, rx) = mpsc::channel();
+        let spec = q.spec.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(queue::check(&spec).map(|r| r.problems));
+        });
+        let problems = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{b:?}: check did not return"))
+            .unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("commit line out of range")),
+            "{b:?}: {problems:?}"
+        );
+    });
+}
+
 // ---- FMQ_USE_FILE_LOCKING, in child processes (the variable is process-global) ----
 
 const ENTRY: &str = "child_process_entry";

@@ -9,6 +9,9 @@
 //! This library holds what the models share: small queue configurations and payloads that
 //! name their id, so that a torn or stale copy is recognisable.
 
+#[cfg(not(any(fmq_loom, fmq_shuttle)))]
+pub mod fuzz;
+
 use fmq_core::Config;
 
 /// A queue of `slots_count` slots and `buf_size_bytes` of buffer.
