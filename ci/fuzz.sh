@@ -28,7 +28,7 @@ for t in "${targets[@]}"; do
     rc=0
     cargo +nightly fuzz run -a "$t" -- \
         -max_total_time="$secs" -max_len=8192 -print_final_stats=1 >"$log" 2>&1 || rc=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^Done ' \
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^Done ' \
         "$log" || true
     if [ "$rc" -ne 0 ]; then
         tail -n 60 "$log"
