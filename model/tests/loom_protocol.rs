@@ -19,18 +19,22 @@ use loom_common::{check, queue, Follower};
 /// concurrent reader returns each whole or not yet, never torn, never out of order.
 #[test]
 fn reader_never_accepts_a_torn_or_unpublished_payload() {
-    check("reader_never_accepts_a_torn_or_unpublished_payload", 3, || {
-        let (mut w, region) = queue(4, 256);
-        let t = thread::spawn(move || {
-            let mut f = Follower::new(region, 16);
-            f.step();
-            f.step();
-            assert_eq!(f.missed, 0, "nothing was overwritten");
-        });
-        w.write(1, 0, 0, &payload(1, 16)).unwrap();
-        w.write(1, 0, 0, &payload(2, 16)).unwrap();
-        t.join().unwrap();
-    });
+    check(
+        "reader_never_accepts_a_torn_or_unpublished_payload",
+        3,
+        || {
+            let (mut w, region) = queue(4, 256);
+            let t = thread::spawn(move || {
+                let mut f = Follower::new(region, 16);
+                f.step();
+                f.step();
+                assert_eq!(f.missed, 0, "nothing was overwritten");
+            });
+            w.write(1, 0, 0, &payload(1, 16)).unwrap();
+            w.write(1, 0, 0, &payload(2, 16)).unwrap();
+            t.join().unwrap();
+        },
+    );
 }
 
 /// Invariants 2 and 4: the writer wraps the slot ring while the reader copies. One slot:
@@ -131,14 +135,18 @@ fn batch_is_published_all_at_once() {
 /// write shared memory, so they cannot disturb each other).
 #[test]
 fn two_readers_each_see_increasing_ids_and_exact_lag() {
-    check("two_readers_each_see_increasing_ids_and_exact_lag", 2, || {
-        let (mut w, region) = queue(1, 64);
-        w.write(1, 0, 0, &payload(1, 8)).unwrap();
-        let r2 = std::sync::Arc::clone(&region);
-        let t1 = thread::spawn(move || Follower::new(region, 8).step());
-        let t2 = thread::spawn(move || Follower::new(r2, 8).step());
-        w.write(1, 0, 0, &payload(2, 8)).unwrap();
-        t1.join().unwrap();
-        t2.join().unwrap();
-    });
+    check(
+        "two_readers_each_see_increasing_ids_and_exact_lag",
+        2,
+        || {
+            let (mut w, region) = queue(1, 64);
+            w.write(1, 0, 0, &payload(1, 8)).unwrap();
+            let r2 = std::sync::Arc::clone(&region);
+            let t1 = thread::spawn(move || Follower::new(region, 8).step());
+            let t2 = thread::spawn(move || Follower::new(r2, 8).step());
+            w.write(1, 0, 0, &payload(2, 8)).unwrap();
+            t1.join().unwrap();
+            t2.join().unwrap();
+        },
+    );
 }

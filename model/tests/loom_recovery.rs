@@ -122,8 +122,7 @@ fn every_crash_point(
 /// every store, recovery never publishes the half-written message 2, and a concurrent
 /// reader returns only messages of the final history.
 #[test]
-fn writer_killed_at_any_store_of_an_overwriting_write_is_recovered_and_never_read_half_written()
-{
+fn writer_killed_at_any_store_of_an_overwriting_write_is_recovered_and_never_read_half_written() {
     every_crash_point(
         "writer_killed_at_any_store_of_an_overwriting_write",
         1,
@@ -138,13 +137,8 @@ fn writer_killed_at_any_store_of_an_overwriting_write_is_recovered_and_never_rea
 /// but uncommitted slots, which recovery must clear; none is ever returned.
 #[test]
 fn writer_killed_at_any_store_of_a_batch_is_recovered_and_never_publishes_half_a_batch() {
-    every_crash_point(
-        "writer_killed_at_any_store_of_a_batch",
-        2,
-        2,
-        |w| {
-            let (a, b) = (dying(2), dying(3));
-            let _ = w.write_batch(&[NewMessage::new(1, 0, 0, &a), NewMessage::new(1, 0, 0, &b)]);
-        },
-    );
+    every_crash_point("writer_killed_at_any_store_of_a_batch", 2, 2, |w| {
+        let (a, b) = (dying(2), dying(3));
+        let _ = w.write_batch(&[NewMessage::new(1, 0, 0, &a), NewMessage::new(1, 0, 0, &b)]);
+    });
 }
