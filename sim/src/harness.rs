@@ -27,7 +27,7 @@ use fmq_core::header::{unpack, word as hw, HEADER_WORDS};
 use fmq_core::slot::{word as sw, SLOT_WORDS};
 use fmq_core::{Config, HeapRegion, LagPolicy, Layout, MessageId, RecoveryReport, StartAt, Writer};
 
-use crate::oracle::{NewMsg, Oracle, Outcome};
+use crate::oracle::{NewMsg, Oracle, Outcome, Taint};
 use crate::reader::SimReader;
 use crate::rng::Rng;
 use crate::storage::{Durability, PageCut, Part, SimRegion};
@@ -616,10 +616,11 @@ impl Harness {
             mark: image.stat[hw::WRITER_MARK],
         };
         w.oracle.reboot(y, o);
-        // Until recovery is done, any message of the disk's window may be torn or half
-        // retired: a read may report it corrupt (never return it wrong).
-        for id in o..=y {
-            w.oracle.set_tainted(id, true);
+        // Until recovery is done, any message the disk may still hold (its window, and below
+        // it retirements whose stamps the disk still has) may be torn: a read may report it
+        // corrupt (never return it wrong).
+        for id in w.oracle.first_held()..=y {
+            w.oracle.set_tainted(id, Some(Taint::Any));
         }
         let check = PowerCheck {
             youngest: y,
@@ -642,8 +643,10 @@ impl Harness {
     ///   disk's;
     /// * every obligation that no store on disk retired or overwrote is still in the window
     ///   and reads back byte for byte;
-    /// * every other message in the window reads back right, or is reported corrupt (torn);
-    ///   never wrong data, never an id above the disk's commit point.
+    /// * every other message in the window reads back right, or is reported corrupt with a
+    ///   checksum mismatch (its payload torn: recovery checked the stamp and bounds of every
+    ///   slot it kept, so no other reason); never wrong data, never an id above the disk's
+    ///   commit point.
     ///
     /// Then the obligations are those that read back, the readers attach again, and the
     /// durable image is the disk as the power loss left it.
@@ -702,15 +705,21 @@ impl Harness {
             .copied()
             .filter(|m| !p.excused.contains(m))
             .collect();
+        // Below the recovered window every stamp is cleared: those ids read as lagged.
+        for id in w.oracle.first_held()..o {
+            w.oracle.set_tainted(id, None);
+        }
         for id in o..=y {
-            w.oracle.set_tainted(id, !must_survive.contains(&id));
+            let taint = (!must_survive.contains(&id)).then_some(Taint::Payload);
+            w.oracle.set_tainted(id, taint);
         }
         let torn: BTreeSet<u64> = w
             .probe("after recovery from a power loss")
             .into_iter()
             .collect();
         for id in o..=y {
-            w.oracle.set_tainted(id, torn.contains(&id));
+            w.oracle
+                .set_tainted(id, torn.contains(&id).then_some(Taint::Payload));
         }
         if !torn.is_empty() {
             w.trace.note(format!("torn by the power loss: {torn:?}"));

@@ -16,11 +16,12 @@
 //! [`Oracle::check_read`] states what a read may return (DESIGN invariants 2 and 4): for a
 //! wanted id inside the window it must be that message, byte for byte; below the window,
 //! that message or `Lagged` with the exact count and the resume point the policy names;
-//! above the commit point, `Empty`. `Corrupt` only for an id a power loss tore (`tainted`).
+//! above the commit point, `Empty`. `Corrupt` only for an id a power loss tore ([`Taint`]),
+//! and once recovery has checked the slots, only for a torn payload (checksum).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-use fmq_core::{LagPolicy, MessageMeta, ReadError};
+use fmq_core::{CorruptReason, LagPolicy, MessageMeta, ReadError};
 
 /// One message as the oracle remembers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +99,17 @@ pub enum Outcome {
     Stale(u64),
 }
 
+/// How a power loss may have torn a message, and so how a read may report it corrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taint {
+    /// Between a power loss and the end of its recovery: anything may be torn or half
+    /// retired, slot included (any `Corrupt` reason).
+    Any,
+    /// In the window a recovery kept: recovery checked the stamp and bounds of every kept
+    /// slot, so only the payload can be torn (`ChecksumMismatch` only).
+    Payload,
+}
+
 /// The model of the queue (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Oracle {
@@ -112,7 +124,7 @@ pub struct Oracle {
     youngest: u64,
     oldest: u64,
     /// Ids a power loss may have torn: a read may report them corrupt.
-    tainted: BTreeSet<u64>,
+    tainted: BTreeMap<u64, Taint>,
     /// Messages that once had an id but are not its message: never committed (their writer
     /// died) or lost with a power loss. The id went to another message since. The flag says
     /// whether a power loss happened since the message was superseded (only then is bug B a
@@ -139,7 +151,7 @@ impl Oracle {
             model_oldest: 1,
             youngest: 0,
             oldest: 1,
-            tainted: BTreeSet::new(),
+            tainted: BTreeMap::new(),
             incarnations: BTreeMap::new(),
             tolerate_stale: false,
         }
@@ -177,6 +189,16 @@ impl Oracle {
         self.write_pos
     }
 
+    /// Number of slots.
+    pub fn slots_count(&self) -> u64 {
+        self.slots
+    }
+
+    /// The oldest id the oracle still holds (retired or not).
+    pub fn first_held(&self) -> u64 {
+        self.first_id
+    }
+
     /// Message `id`, if the oracle still holds it.
     pub fn get(&self, id: u64) -> Option<&Msg> {
         self.msgs
@@ -190,15 +212,18 @@ impl Oracle {
 
     /// Whether a read may report `id` corrupt.
     pub fn is_tainted(&self, id: u64) -> bool {
-        self.tainted.contains(&id)
+        self.tainted.contains_key(&id)
     }
 
-    /// Marks `id` as possibly torn, or as whole again.
-    pub fn set_tainted(&mut self, id: u64, tainted: bool) {
-        if tainted {
-            self.tainted.insert(id);
-        } else {
-            self.tainted.remove(&id);
+    /// Marks `id` as possibly torn (`Some`), or as whole (`None`).
+    pub fn set_tainted(&mut self, id: u64, taint: Option<Taint>) {
+        match taint {
+            Some(t) => {
+                self.tainted.insert(id, t);
+            }
+            None => {
+                self.tainted.remove(&id);
+            }
         }
     }
 
@@ -303,7 +328,7 @@ impl Oracle {
             _ => write_pos_hint,
         };
         let next = self.next_id;
-        self.tainted.retain(|&id| id < next);
+        self.tainted.retain(|&id, _| id < next);
     }
 
     /// After a power loss: memory now holds the commit line the disk had.
@@ -341,7 +366,7 @@ impl Oracle {
             self.msgs.pop_front();
             self.first_id += 1;
         }
-        self.tainted.retain(|&id| id >= keep_from);
+        self.tainted.retain(|&id, _| id >= keep_from);
         self.incarnations = self.incarnations.split_off(&keep_from);
     }
 
@@ -468,12 +493,25 @@ impl Oracle {
                         "read of id {want} reported id {id} corrupt ({reason})"
                     ));
                 }
-                if !self.is_tainted(want) {
-                    return Err(format!(
-                        "read of id {want} reported it corrupt ({reason}); no power loss tore it \
-                         (window {}..={})",
-                        self.oldest, self.youngest
-                    ));
+                match self.tainted.get(&want) {
+                    None => {
+                        return Err(format!(
+                            "read of id {want} reported it corrupt ({reason}); no power loss \
+                             tore it (window {}..={})",
+                            self.oldest, self.youngest
+                        ))
+                    }
+                    Some(Taint::Payload)
+                        if !matches!(reason, CorruptReason::ChecksumMismatch { .. }) =>
+                    {
+                        return Err(format!(
+                            "read of id {want} reported it corrupt ({reason}), but recovery kept \
+                             it: a recovered slot must have the right stamp and bounds, only its \
+                             payload may be torn (window {}..={})",
+                            self.oldest, self.youngest
+                        ))
+                    }
+                    Some(_) => {}
                 }
                 Ok((Outcome::Corrupt(want), want + 1))
             }
