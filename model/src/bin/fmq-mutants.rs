@@ -148,15 +148,24 @@ fn build(root: &Path) -> Vec<PathBuf> {
     exes.into_iter().collect()
 }
 
-/// The tests of a model binary.
+/// The tests of a model binary, without the `#[ignore]`d soak models.
 fn tests_of(exe: &Path) -> Vec<String> {
-    let out = Command::new(exe)
-        .args(["--list", "--format", "terse"])
-        .output()
-        .expect("model binary runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test").map(str::to_string))
+    let list = |ignored: bool| -> Vec<String> {
+        let mut c = Command::new(exe);
+        c.args(["--list", "--format", "terse"]);
+        if ignored {
+            c.arg("--ignored");
+        }
+        let out = c.output().expect("model binary runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test").map(str::to_string))
+            .collect()
+    };
+    let soak = list(true);
+    list(false)
+        .into_iter()
+        .filter(|t| !soak.contains(t))
         .collect()
 }
 
