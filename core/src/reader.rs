@@ -142,6 +142,10 @@ impl<R: Region> Reader<R> {
         // ORDERING: Acquire pairs with the writer's Release commit store.
         let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
         // ORDERING: Acquire pairs with the writer's Release store of `oldest_id`.
+        // not modelled: no model can tell this Acquire from Relaxed: `seek` only picks the id
+        // to start from; a stale `oldest_id` starts the reader at a retired id, whose stamp then
+        // fails, and the mismatch path (fence(Acquire), then its own loads) reports the exact lag.
+        // Kept so that `StartAt::Oldest` starts at the oldest id of the commit loaded above.
         let oldest = view.header(hw::OLDEST_ID).load(Ordering::Acquire);
         self.core.cached_youngest = youngest;
         let next = match to {
@@ -183,6 +187,9 @@ impl<R: Region> Reader<R> {
     pub fn youngest_id(&self) -> MessageId {
         match self.view() {
             // ORDERING: Acquire pairs with the writer's Release commit store.
+            // not modelled: the caller gets a number and no access to the slots through it; reads
+            // re-load the commit point themselves, and read-read coherence already keeps this value at
+            // or above any commit this reader saw. Kept so the accessor means what `begin` means.
             Some(v) => MessageId(v.header(hw::YOUNGEST_ID).load(Ordering::Acquire)),
             None => MessageId(0),
         }
@@ -259,6 +266,11 @@ impl ReaderCore {
         // ORDERING: Acquire pairs with the writer's Release stamp stores: of `want` in `put`
         // (publishing the metadata and payload) and of EMPTY in `retire` (publishing the new
         // `oldest_id`).
+        // not modelled: redundant today, so no model can kill it: the slot of `want` is published
+        // to this reader by its Acquire load of the commit point (here, in `seek` or earlier), and
+        // a mismatch goes to `mismatch`, whose fence(Acquire) synchronises with the writer's
+        // Release. Kept Acquire so that the stamp alone publishes a slot (a reader that trusted a
+        // cached commit point from another source would still be right).
         let stamp = slot.stamp().load(Ordering::Acquire);
         if stamp != want {
             return Err(self.mismatch(view, want, stamp));

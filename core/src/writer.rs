@@ -111,6 +111,8 @@ impl<R: Region> Writer<R> {
             let h = |w| view.header(w);
             // ORDERING: Acquire pairs with the magic's Release store of an earlier format,
             // so the generation read next is that format's.
+            // not modelled: in every model the earlier format was made by the same thread; between
+            // processes the lock orders one writer (and its format) after the other.
             let old_magic = h(hw::MAGIC).load(Ordering::Acquire);
             let old_generation = if old_magic == MAGIC {
                 // ORDERING: Relaxed: published by the magic loaded just above.
@@ -204,8 +206,12 @@ impl<R: Region> Writer<R> {
         let b = layout.buf_size_bytes();
         // ORDERING: Acquire pairs with the dead writer's Release commit store: everything it
         // published is visible here.
+        // not modelled: recovery runs after the dead writer is gone; between processes the
+        // lock handover (the kernel releases a dead process's flock) orders all its stores before
+        // these loads, and in the models the dying and the recovering writer are one thread.
         let youngest = h(hw::YOUNGEST_ID).load(Ordering::Acquire);
         // ORDERING: Acquire pairs with the dead writer's Release store of `oldest_id`.
+        // not modelled: as for `youngest_id` just above (the lock handover orders it).
         let oldest = h(hw::OLDEST_ID).load(Ordering::Acquire);
         if oldest == 0
             || youngest >= MAX_WRITE_POS
@@ -232,6 +238,7 @@ impl<R: Region> Writer<R> {
         while id >= oldest && id > 0 {
             let slot = view.slot(id);
             // ORDERING: Acquire pairs with the dead writer's Release stamp store.
+            // not modelled: as for `youngest_id` above (the lock handover orders it).
             let stamp = slot.stamp().load(Ordering::Acquire);
             // ORDERING: Relaxed: published by the stamp just loaded.
             let pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
@@ -270,6 +277,9 @@ impl<R: Region> Writer<R> {
         if new_oldest != oldest {
             // ORDERING: Release, as in `retire`: a reader that sees a stamp cleared below sees
             // the new oldest id.
+            // not modelled: runs only when recovery drops published messages, which a crash
+            // never causes (only corruption or a power loss, whose logic the simulator checks); no loom
+            // model reaches it. Same role as the Release store of `oldest_id` in `retire`.
             h(hw::OLDEST_ID).store(new_oldest, Ordering::Release);
         }
         let mut stamps_cleared_count = 0;
@@ -282,6 +292,10 @@ impl<R: Region> Writer<R> {
             if stamp != STAMP_EMPTY && !live {
                 // ORDERING: Release, as in `retire`: pairs with the reader's Acquire stamp load
                 // or its fence(Acquire) on the mismatch path, which then sees `oldest_id`.
+                // not modelled: redundant, so no model can kill it: the stamps cleared here are of
+                // ids above the commit point (no reader looks at them) or below `oldest_id` as the dead
+                // writer left it (a reader sees a mismatch either way, and the `oldest_id` it then loads
+                // was stored before the crash). Kept Release as in `retire`.
                 slot.stamp().store(STAMP_EMPTY, Ordering::Release);
                 stamps_cleared_count += 1;
             }
@@ -485,6 +499,10 @@ impl WriterCore {
             .store(pack(msg.flags, crc), Ordering::Relaxed);
         // ORDERING: Release pairs with the reader's Acquire stamp load in `Reader::begin`:
         // a reader that sees `id` sees the payload and metadata stored above.
+        // not modelled: redundant, so no model can kill it: readers learn of message `id` from
+        // the Release commit store in `commit` (after this one), and a reader that finds `id` in
+        // place of the id it wanted synchronises through the fence(Release) in `retire` before
+        // it. Kept Release so that a stamp alone publishes its slot.
         slot.stamp().store(id, Ordering::Release);
         self.next_id = id + 1;
         self.write_pos = end;

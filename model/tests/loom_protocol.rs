@@ -61,6 +61,31 @@ fn overwrite_during_a_read_is_reported_as_exact_lag_never_as_data() {
     );
 }
 
+/// Invariant 4 on the reader's lag path: message 1 is in a one-slot queue and the reader
+/// wants it while the writer writes messages 2 and 3, retiring twice. However its loads of
+/// the commit point and of `oldest_id` interleave with the two retirements, the reader
+/// reports message 1 whole or an exact lag; it never takes the moving commit line for a
+/// corrupt one (`oldest_id` past the commit point it loaded).
+#[test]
+fn lag_racing_two_overwrites_is_exact_never_corrupt() {
+    check(
+        "lag_racing_two_overwrites_is_exact_never_corrupt",
+        2,
+        || {
+            let (mut w, region) = queue(1, 64);
+            w.write(1, 0, 0, &payload(1, 8)).unwrap();
+            let t = thread::spawn(move || {
+                // Follower::step fails on Corrupt, a wrong payload or an inexact lag.
+                Follower::new(region, 8).step();
+            });
+            for id in 2..=3 {
+                w.write(1, 0, 0, &payload(id, 8)).unwrap();
+            }
+            t.join().unwrap();
+        },
+    );
+}
+
 /// Slot retirement when the buffer wraps before the slot ring: 4 slots but 64 bytes of
 /// buffer (the smallest allowed), so the third 32-byte message reuses the bytes of the
 /// first while its slot is still free.

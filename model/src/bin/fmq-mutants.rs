@@ -251,20 +251,45 @@ fn main() -> ExitCode {
         models.len()
     );
 
+    // Mutants run in parallel, one per core (`FMQ_MUTANTS_JOBS` overrides), each with its
+    // own hit log; results print in site order.
+    let jobs = std::env::var("FMQ_MUTANTS_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes: Vec<std::sync::Mutex<Option<Outcome>>> =
+        sites.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for job in 0..jobs {
+            let (sites, models, next, outcomes) = (&sites, &models, &next, &outcomes);
+            let log = log.with_extension(format!("{job}"));
+            scope.spawn(move || loop {
+                // ORDERING: Relaxed: a work counter; the scope's join publishes the results.
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(s) = sites.get(i) else { break };
+                let _ = std::fs::remove_file(&log);
+                let mut outcome = Outcome::Survived { reached: false };
+                for m in models {
+                    if let Err(why) = run(m, Some(&s.key()), &log) {
+                        outcome = Outcome::Killed(format!("{}: {why}", m.name));
+                        break;
+                    }
+                }
+                if let Outcome::Survived { reached } = &mut outcome {
+                    *reached = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
+                }
+                let _ = std::fs::remove_file(&log);
+                *outcomes[i].lock().unwrap() = Some(outcome);
+            });
+        }
+    });
+
     let (mut killed, mut explained, mut failures) = (0, 0, Vec::new());
-    for s in &sites {
-        let _ = std::fs::remove_file(&log);
+    for (s, outcome) in sites.iter().zip(outcomes) {
         let key = s.key();
-        let mut outcome = Outcome::Survived { reached: false };
-        for m in &models {
-            if let Err(why) = run(m, Some(&key), &log) {
-                outcome = Outcome::Killed(format!("{}: {why}", m.name));
-                break;
-            }
-        }
-        if let Outcome::Survived { reached } = &mut outcome {
-            *reached = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
-        }
+        let outcome = outcome.into_inner().unwrap().expect("every site ran");
         match (&outcome, &s.not_modelled) {
             (Outcome::Killed(by), None) => {
                 killed += 1;
@@ -302,7 +327,6 @@ fn main() -> ExitCode {
             }
         }
     }
-    let _ = std::fs::remove_file(&log);
     println!(
         "\nkill score: {killed}/{} mutants killed; {explained} survived with a written reason; \
          {} unexplained; {:.0} s",
