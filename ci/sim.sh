@@ -4,7 +4,7 @@
 #
 #   ./ci/sim.sh               regression test (regression seeds, seeds 0..200, exhaustive
 #                             scenarios, known bugs pinned), seeds 1000.. (FMQ_SIM_SEEDS,
-#                             default 2500), the exhaustive mode
+#                             default 5000), the exhaustive mode
 #   ./ci/sim.sh --soak K      K random seeds; every failure prints its seed and the command
 #                             that replays it
 #
@@ -37,7 +37,7 @@ cargo test --no-run -p fmq-sim
 step "regression test: regression seeds, seeds 0..200, exhaustive scenarios, known bugs"
 cargo test -p fmq-sim
 
-seeds="${FMQ_SIM_SEEDS:-2500}"
+seeds="${FMQ_SIM_SEEDS:-5000}"
 step "random runs: seeds 1000..$((1000 + seeds))"
 "$sim" --seed 1000 --seeds "$seeds" --quiet ${tolerate[@]+"${tolerate[@]}"}
 
