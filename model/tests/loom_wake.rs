@@ -11,19 +11,14 @@ use fmq_core::sync::{AtomicU64, Ordering};
 use fmq_core::wake::{prepare_sleep, take_sleepers};
 use loom::thread;
 
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+mod loom_common;
 
 /// Runs `readers` readers that saw commit 0 and want to sleep, against a writer that
 /// commits 1 and then asks whether to wake. Every reader that decides to sleep must be
 /// woken.
 fn no_lost_wake_up(readers: usize) {
-    model(move || {
+    let name = format!("no lost wake-up, {readers} sleeping reader(s)");
+    loom_common::check(&name, 3, move || {
         let commit = Arc::new(AtomicU64::new(0));
         let sleepers = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..readers)
