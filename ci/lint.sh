@@ -9,6 +9,13 @@ else
 fi
 if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --workspace --all-targets -- -D warnings
+    # The model and simulator code compiled only under their cfgs, each in its own target dir.
+    CARGO_TARGET_DIR=target-loom RUSTFLAGS="--cfg fmq_loom" \
+        cargo clippy -p fmq-model --tests --bins -- -D warnings
+    CARGO_TARGET_DIR=target-shuttle RUSTFLAGS="--cfg fmq_shuttle" \
+        cargo clippy -p fmq-model --tests -- -D warnings
+    CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
+        cargo clippy -p fmq-sim --all-targets -- -D warnings
 else
     echo "SKIP: clippy is not installed; lints not checked"
 fi
