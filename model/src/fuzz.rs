@@ -25,6 +25,8 @@
 
 use std::collections::VecDeque;
 
+use crate::CapacityOracle;
+
 use fmq_core::crc::{message_crc, trailer};
 use fmq_core::header::{
     pack, unpack, word as hw, Header, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES,
@@ -690,61 +692,48 @@ fn recover_copy(
 #[derive(Clone, Debug)]
 struct OMsg {
     id: u64,
-    start: u64,
     msg_type: i32,
     subtype: i32,
     time_ns: i64,
     payload: Vec<u8>,
 }
 
-/// The queue as a `VecDeque`, written from the spec (`docs/design.md`, capacity rule), not
-/// from the writer's code: at most `slots` messages and one buffer lap of bytes, payloads
-/// contiguous (padding at the buffer's end), oldest retired first.
+/// The queue as a `VecDeque` of messages whose retention follows the capacity rule of the
+/// spec (`docs/design.md`), as [`CapacityOracle`] restates it: at most `slots` messages and
+/// one buffer lap of bytes, payloads contiguous (padding at the buffer's end), oldest
+/// retired first.
 struct Oracle {
-    slots: u64,
-    buf: u64,
-    next_id: u64,
-    write_pos: u64,
+    cap: CapacityOracle,
     msgs: VecDeque<OMsg>,
 }
 
 impl Oracle {
     fn write(&mut self, msg_type: i32, subtype: i32, time_ns: i64, payload: &[u8]) -> u64 {
-        let id = self.next_id;
-        let p = padded(payload.len() as u64);
-        let phys = self.write_pos % self.buf;
-        let start = if phys + p > self.buf {
-            self.write_pos + self.buf - phys
-        } else {
-            self.write_pos
-        };
-        let end = start + p;
-        while let Some(front) = self.msgs.front() {
-            if id - front.id >= self.slots || front.start < end.saturating_sub(self.buf) {
-                self.msgs.pop_front();
-            } else {
-                break;
-            }
-        }
+        let id = self.cap.push(payload.len());
         self.msgs.push_back(OMsg {
             id,
-            start,
             msg_type,
             subtype,
             time_ns,
             payload: payload.to_vec(),
         });
-        self.write_pos = end;
-        self.next_id += 1;
+        while self.msgs.front().is_some_and(|m| m.id < self.cap.oldest()) {
+            self.msgs.pop_front();
+        }
         id
     }
 
     fn oldest(&self) -> u64 {
-        self.msgs.front().map_or(self.next_id, |m| m.id)
+        self.cap.oldest()
     }
 
     fn youngest(&self) -> u64 {
-        self.next_id - 1
+        self.cap.youngest()
+    }
+
+    /// The id the next write gets.
+    fn next_id(&self) -> u64 {
+        self.cap.youngest() + 1
     }
 
     fn get(&self, id: u64) -> Option<&OMsg> {
@@ -760,7 +749,7 @@ impl Oracle {
                 LagPolicy::ResumeAtYoungest => self.youngest().max(self.oldest()),
             };
             Err(Some((resume - cursor, resume)))
-        } else if cursor >= self.next_id {
+        } else if cursor >= self.next_id() {
             Err(None)
         } else {
             Ok(cursor)
@@ -821,10 +810,7 @@ pub fn ops_vs_oracle(data: &[u8]) {
     let (reg, cfg) = format(slots, buf);
     let mut w = Writer::format(&reg, &cfg).expect("format");
     let mut o = Oracle {
-        slots: slots.into(),
-        buf,
-        next_id: 1,
-        write_pos: 0,
+        cap: CapacityOracle::new(slots, buf),
         msgs: VecDeque::new(),
     };
     let attach = |start: StartAt, policy: LagPolicy| {
@@ -931,12 +917,12 @@ pub fn ops_vs_oracle(data: &[u8]) {
                     0 => StartAt::Oldest,
                     1 => StartAt::Youngest,
                     2 => StartAt::End,
-                    _ => StartAt::Id(MessageId(u64::from(x) % (o.next_id + 2) + 1)),
+                    _ => StartAt::Id(MessageId(u64::from(x) % (o.next_id() + 2) + 1)),
                 };
                 let exp = match to {
                     StartAt::Oldest => o.oldest(),
                     StartAt::Youngest => o.youngest().max(1),
-                    StartAt::End => o.next_id,
+                    StartAt::End => o.next_id(),
                     StartAt::Id(MessageId(i)) => i,
                 };
                 let t = &mut readers[r];
@@ -977,9 +963,9 @@ pub fn ops_vs_oracle(data: &[u8]) {
                 let (start, cursor) = match kind % 4 {
                     0 => (StartAt::Oldest, o.oldest()),
                     1 => (StartAt::Youngest, o.youngest().max(1)),
-                    2 => (StartAt::End, o.next_id),
+                    2 => (StartAt::End, o.next_id()),
                     _ => {
-                        let i = u64::from(x) % (o.next_id + 2) + 1;
+                        let i = u64::from(x) % (o.next_id() + 2) + 1;
                         (StartAt::Id(MessageId(i)), i)
                     }
                 };
@@ -1017,7 +1003,7 @@ pub fn ops_vs_oracle(data: &[u8]) {
             MessageId(o.youngest()),
             "writer's youngest id"
         );
-        assert_eq!(w.write_pos(), o.write_pos, "writer's write position");
+        assert_eq!(w.write_pos(), o.cap.write_pos(), "writer's write position");
     }
 }
 

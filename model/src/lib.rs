@@ -142,4 +142,9 @@ impl CapacityOracle {
     pub fn youngest(&self) -> u64 {
         self.next_id - 1
     }
+
+    /// The stream position the next message starts from (before padding).
+    pub fn write_pos(&self) -> u64 {
+        self.write_pos
+    }
 }
