@@ -3,28 +3,19 @@
 # build cache stays. See sim/README.md.
 #
 #   ./ci/sim.sh               regression test (regression seeds, seeds 0..200, exhaustive
-#                             scenarios, known bugs pinned), seeds 1000.. (FMQ_SIM_SEEDS,
-#                             default 5000), the exhaustive mode
+#                             scenarios), seeds 1000.. (FMQ_SIM_SEEDS, default 5000), the
+#                             exhaustive mode
 #   ./ci/sim.sh --soak K      K random seeds; every failure prints its seed and the command
 #                             that replays it
-#
-# fmq-core's known bugs A and B (sim/README.md, "Known bugs") are counted, not failed on
-# (--tolerate known), and the test known_bugs_still_reproduce pins each to a seed that must
-# keep failing strictly. FMQ_SIM_STRICT=1 runs without the tolerance (fails until they are
-# fixed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim"
 sim=./target-sim/release/fmq-sim
-tolerate=(--tolerate known)
-if [[ "${FMQ_SIM_STRICT:-0}" == 1 ]]; then
-    tolerate=()
-fi
 
 if [[ "${1:-}" == "--soak" ]]; then
     count="${2:?usage: ci/sim.sh --soak COUNT}"
     cargo build --release -p fmq-sim
-    exec "$sim" --seeds "$count" --quiet ${tolerate[@]+"${tolerate[@]}"}
+    exec "$sim" --seeds "$count" --quiet
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -34,15 +25,15 @@ step "build (release: the runner; test profile: the regression test, with overfl
 cargo build --release -p fmq-sim
 cargo test --no-run -p fmq-sim
 
-step "regression test: regression seeds, seeds 0..200, exhaustive scenarios, known bugs"
+step "regression test: regression seeds, seeds 0..200, exhaustive scenarios"
 cargo test -p fmq-sim
 
 seeds="${FMQ_SIM_SEEDS:-5000}"
 step "random runs: seeds 1000..$((1000 + seeds))"
-"$sim" --seed 1000 --seeds "$seeds" --quiet ${tolerate[@]+"${tolerate[@]}"}
+"$sim" --seed 1000 --seeds "$seeds" --quiet
 
 step "exhaustive mode: a death after every store of small scripts"
-"$sim" --exhaustive ${tolerate[@]+"${tolerate[@]}"}
+"$sim" --exhaustive
 
 echo
 echo "ci/sim.sh: all steps passed in $((SECONDS - started)) s"

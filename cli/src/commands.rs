@@ -331,6 +331,7 @@ pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<Exit
                 "present_count": i.present_count,
                 "bytes_used": i.bytes_used,
                 "write_pos": h.write_pos,
+                "flushed_id": h.flushed_id,
             });
             if let Some(s) = &slots {
                 v["slots"] = s
@@ -383,8 +384,8 @@ pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<Exit
         }
         writeln!(
             out,
-            "messages     {} present (oldest id {}, youngest id {})",
-            i.present_count, h.oldest_id, h.youngest_id
+            "messages     {} present (oldest id {}, youngest id {}, flushed up to id {})",
+            i.present_count, h.oldest_id, h.youngest_id, h.flushed_id
         )?;
         let pct = if h.buf_size_bytes > 0 {
             100.0 * i.bytes_used as f64 / h.buf_size_bytes as f64

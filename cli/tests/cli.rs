@@ -353,7 +353,7 @@ fn info_shows_header_usage_and_slots_in_text_and_json() {
         "shared memory",
         "8 slots",
         "4.0K buffer",
-        "2 present (oldest id 1, youngest id 2)",
+        "2 present (oldest id 1, youngest id 2, flushed up to id ",
         "closed (last writer pid",
         "16B of 4.0K in use",
     ] {

@@ -79,8 +79,14 @@ pub struct Header {
     pub writer_open: u32,
     /// Incremented by every writer that opens (formats or recovers) the queue.
     pub writer_epoch: u64,
+    /// The commit point at the last completed `flush()` (or recovery, which ends with one):
+    /// every id up to it was durable then. Written only after the rest of the stat part is
+    /// durable, and made durable itself before `flush()` returns; recovery from a power loss
+    /// keeps the consistent run of messages through it (DESIGN invariant 8). 0: no flush
+    /// recorded.
+    pub flushed_id: u64,
     /// Reserved, zero.
-    pub reserved1: [u64; 6],
+    pub reserved1: [u64; 5],
 
     // ---- line 2: the commit line, written by the writer for every message ----
     /// The commit point: the youngest published id (0 before the first message).
@@ -118,6 +124,7 @@ const_assert_eq!(offset_of!(Header, layout_crc), 60);
 const_assert_eq!(offset_of!(Header, writer_pid), 64);
 const_assert_eq!(offset_of!(Header, writer_open), 68);
 const_assert_eq!(offset_of!(Header, writer_epoch), 72);
+const_assert_eq!(offset_of!(Header, flushed_id), 80);
 const_assert_eq!(offset_of!(Header, youngest_id), 128);
 const_assert_eq!(offset_of!(Header, oldest_id), 136);
 const_assert_eq!(offset_of!(Header, write_pos), 144);
@@ -150,6 +157,8 @@ pub mod word {
     pub const WRITER_MARK: usize = offset_of!(Header, writer_pid) / 8;
     /// `writer_epoch`.
     pub const WRITER_EPOCH: usize = offset_of!(Header, writer_epoch) / 8;
+    /// `flushed_id`: the commit point at the last completed flush.
+    pub const FLUSHED_ID: usize = offset_of!(Header, flushed_id) / 8;
     /// `youngest_id`: the commit point.
     pub const YOUNGEST_ID: usize = offset_of!(Header, youngest_id) / 8;
     /// `oldest_id`.
@@ -229,6 +238,7 @@ impl Header {
             writer_pid,
             writer_open,
             writer_epoch: get(word::WRITER_EPOCH),
+            flushed_id: get(word::FLUSHED_ID),
             youngest_id: get(word::YOUNGEST_ID),
             oldest_id: get(word::OLDEST_ID),
             write_pos: get(word::WRITE_POS),
@@ -236,7 +246,7 @@ impl Header {
             ..Header::default()
         };
         for (i, r) in h.reserved1.iter_mut().enumerate() {
-            *r = get(word::WRITER_EPOCH + 1 + i);
+            *r = get(word::FLUSHED_ID + 1 + i);
         }
         for (i, r) in h.reserved2.iter_mut().enumerate() {
             *r = get(word::WRITE_POS + 1 + i);

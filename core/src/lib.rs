@@ -68,7 +68,7 @@ pub use reader::{LagPolicy, Reader, ReaderConfig, StartAt};
 pub use region::HeapRegion;
 pub use region::Region;
 pub use slot::Slot;
-pub use writer::{RecoveryReport, Writer};
+pub use writer::{FlushStep, RecoveryReport, Writer};
 
 // Invariant 1: the writer moves between threads but is never shared or cloned.
 #[cfg(all(feature = "alloc", not(any(fmq_loom, fmq_shuttle))))]

@@ -49,12 +49,19 @@ static_assertions::const_assert_eq!(MAX_WRITE_POS, crate::message::MAX_MESSAGE_I
 pub struct RecoveryReport {
     /// The new writer epoch.
     pub epoch: u64,
-    /// The youngest published id (the next message gets the id after it).
+    /// The recovered commit point: the youngest id kept (the next message gets the id after
+    /// it). The header's commit point after a process crash. Lower after a power loss that
+    /// kept the header's page but not the slots of the youngest messages: those messages
+    /// are dropped and their ids issued again (never a durable one: see `flush_with`). When
+    /// nothing is kept at all, the header's commit point, with `oldest_id` one above it.
     pub youngest_id: MessageId,
     /// The oldest id still present after recovery.
     pub oldest_id: MessageId,
-    /// Published messages dropped because their slots were inconsistent (0 after a clean
-    /// crash; more only if the region was corrupted).
+    /// Published messages dropped because their slots were inconsistent, at both ends:
+    /// between `youngest_id` and the header's commit point, and below `oldest_id` where the
+    /// header still counted them present. 0 after a process crash; more after a power loss
+    /// (messages published after the last flush whose slots did not all reach the disk, or
+    /// retired since it) or on a corrupted region.
     pub dropped_count: u64,
     /// Slot stamps cleared: messages in flight that were never committed, and retirements
     /// the dead writer had not finished.
@@ -63,6 +70,17 @@ pub struct RecoveryReport {
     pub writer_was_open: bool,
     /// The previous writer's pid, as its mark recorded it.
     pub previous_pid: u32,
+}
+
+/// What [`Writer::flush_with`] asks its `sync` to make durable, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushStep {
+    /// The whole message buffer.
+    Buf,
+    /// The whole stat part: header and slot table.
+    Stat,
+    /// The header alone (its page is enough: the header is 256 bytes at offset 0).
+    Header,
 }
 
 /// The queue's single writer.
@@ -229,13 +247,13 @@ impl<R: Region> Writer<R> {
         // ORDERING: Relaxed: as above.
         let epoch = h(hw::WRITER_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
 
-        // Walk the published messages from the youngest back, keeping the longest suffix that
-        // is consistent: stamps right, inside the buffer, no overlaps, within one lap.
-        let mut new_oldest = youngest + 1;
-        let mut youngest_end: Option<u64> = None;
-        let mut next_start = u64::MAX;
-        let mut id = youngest;
-        while id >= oldest && id > 0 {
+        // ORDERING: Relaxed: written only by writers (in `flush_with`), which the lock orders
+        // one after another; read here as a hint that is checked against the slots.
+        let flushed = h(hw::FLUSHED_ID).load(Ordering::Relaxed);
+
+        // Whether the slot of `id` describes message `id`: stamp right, inside the buffer.
+        // Returns its stream range.
+        let slot_ok = |id: u64| -> Option<(u64, u64)> {
             let slot = view.slot(id);
             // ORDERING: Acquire pairs with the dead writer's Release stamp store.
             // not modelled: as for `youngest_id` above (the lock handover orders it).
@@ -246,25 +264,53 @@ impl<R: Region> Writer<R> {
             let len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
             let fits =
                 stamp == id && len <= b && pos < MAX_WRITE_POS && pos % b + padded_len(len) <= b;
-            if !fits {
-                break;
+            fits.then(|| (pos, pos + padded_len(len)))
+        };
+
+        // The top of the run of messages kept. After a process crash every id up to the
+        // commit point is consistent and the top is the commit point. After a power loss the
+        // disk may hold the header's page (a commit point) without the pages of the youngest
+        // slots, or with a gap: the run that must be kept is the one through the id recorded
+        // by the last completed flush, whose slots were durable then and, unless retired
+        // since, still are (see `docs/design.md`, "Recovery after a power loss"). It goes up
+        // to the first gap; without a usable flush record, from the youngest consistent id.
+        let top = if flushed >= oldest && flushed <= youngest && slot_ok(flushed).is_some() {
+            let mut top = flushed;
+            while top < youngest && slot_ok(top + 1).is_some() {
+                top += 1;
             }
-            let end = pos + padded_len(len);
-            if end > next_start {
-                break;
-            }
-            let first_end = *youngest_end.get_or_insert(end);
-            if first_end - pos > b {
-                break;
-            }
-            next_start = pos;
-            new_oldest = id;
-            id -= 1;
-        }
-        let dropped_count = new_oldest - oldest;
+            Some(top)
+        } else {
+            (oldest.max(1)..=youngest)
+                .rev()
+                .find(|&id| slot_ok(id).is_some())
+        };
+        // Then keep the longest consistent run ending there: no overlaps, within one lap.
+        let (new_youngest, new_oldest, youngest_end) =
+            match top.and_then(|t| Some((t, slot_ok(t)?))) {
+                None => (youngest, youngest + 1, None),
+                Some((top, (top_start, top_end))) => {
+                    let mut new_oldest = top;
+                    let mut next_start = top_start;
+                    let mut id = top - 1;
+                    while id >= oldest && id > 0 {
+                        let Some((pos, end)) = slot_ok(id) else {
+                            break;
+                        };
+                        if end > next_start || top_end - pos > b {
+                            break;
+                        }
+                        next_start = pos;
+                        new_oldest = id;
+                        id -= 1;
+                    }
+                    (top, new_oldest, Some(top_end))
+                }
+            };
+        let dropped_count = (youngest - new_youngest) + (new_oldest - oldest);
         let write_pos = match youngest_end {
-            Some(end) if new_oldest <= youngest => end,
-            _ => {
+            Some(end) => end,
+            None => {
                 // ORDERING: Relaxed: only a hint; any position is safe when nothing is kept.
                 let hint = h(hw::WRITE_POS).load(Ordering::Relaxed);
                 if hint < MAX_WRITE_POS {
@@ -274,6 +320,15 @@ impl<R: Region> Writer<R> {
                 }
             }
         };
+        if new_youngest != youngest {
+            // The ids above are issued again; the caller makes this recovery durable before
+            // the next write (`flush_with`), so no power loss can bring back a slot of theirs.
+            // ORDERING: Release, as in `commit`. It only lowers the commit point, after a
+            // power loss (no reader of the old one is alive) or on a corrupt region.
+            // not modelled: runs only after a power loss or on corruption; the simulator
+            // checks that path, no loom model reaches it.
+            h(hw::YOUNGEST_ID).store(new_youngest, Ordering::Release);
+        }
         if new_oldest != oldest {
             // ORDERING: Release, as in `retire`: a reader that sees a stamp cleared below sees
             // the new oldest id.
@@ -288,7 +343,7 @@ impl<R: Region> Writer<R> {
             // ORDERING: Relaxed: only this writer stores stamps; the dead writer's stores were
             // made visible by the Acquire loads above or by its process ending.
             let stamp = slot.stamp().load(Ordering::Relaxed);
-            let live = stamp >= new_oldest && stamp <= youngest && stamp % s == index as u64;
+            let live = stamp >= new_oldest && stamp <= new_youngest && stamp % s == index as u64;
             if stamp != STAMP_EMPTY && !live {
                 // ORDERING: Release, as in `retire`: pairs with the reader's Acquire stamp load
                 // or its fence(Acquire) on the mismatch path, which then sees `oldest_id`.
@@ -311,7 +366,7 @@ impl<R: Region> Writer<R> {
         h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
         let report = RecoveryReport {
             epoch,
-            youngest_id: MessageId(youngest),
+            youngest_id: MessageId(new_youngest),
             oldest_id: MessageId(new_oldest),
             dropped_count,
             stamps_cleared_count,
@@ -322,8 +377,8 @@ impl<R: Region> Writer<R> {
             region,
             core: WriterCore {
                 layout,
-                next_id: youngest + 1,
-                published_next: youngest + 1,
+                next_id: new_youngest + 1,
+                published_next: new_youngest + 1,
                 oldest_id: new_oldest,
                 write_pos,
             },
@@ -344,6 +399,33 @@ impl<R: Region> Writer<R> {
             view.header(hw::WRITER_MARK)
                 .store(pack(pid, 1), Ordering::Relaxed);
         }
+    }
+
+    /// Makes every message published so far durable, given a `sync` that makes one part of
+    /// the storage durable (for files, `msync`); DESIGN invariant 8. It calls
+    /// `sync(FlushStep::Buf)`, then `sync(FlushStep::Stat)`, then records the commit point
+    /// as the header's `flushed_id` and calls `sync(FlushStep::Header)`; the first error
+    /// stops it and is returned (the flush did not happen). Memory-only regions need no flush.
+    ///
+    /// The record is what lets [`Writer::recover`] find, after a power loss, the run of
+    /// messages that must survive: the kernel may write the header's page back without
+    /// younger slots' pages. It is stored only once the slots it names are durable, and is
+    /// itself durable when this returns.
+    ///
+    /// A writer that took a file-backed queue over with [`Writer::recover`] must flush before
+    /// its first write: recovery may issue ids again (those above a commit point it lowered,
+    /// and the id that was in flight), and until the recovered state is durable a later
+    /// power loss could bring back an older message under such an id.
+    pub fn flush_with<E>(&self, mut sync: impl FnMut(FlushStep) -> Result<(), E>) -> Result<(), E> {
+        sync(FlushStep::Buf)?;
+        sync(FlushStep::Stat)?;
+        if let Some(view) = View::new(&self.region, &self.core.layout) {
+            // ORDERING: Relaxed: read only by later writers' recovery, which the lock orders
+            // after this writer; durability comes from `sync`, not from memory ordering.
+            view.header(hw::FLUSHED_ID)
+                .store(self.core.published_next - 1, Ordering::Relaxed);
+        }
+        sync(FlushStep::Header)
     }
 
     /// Appends one message and publishes it; returns its id.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use fmq_core::header::{word as hw, Header, HEADER_WORDS, MAGIC};
 use fmq_core::slot::SLOT_SIZE_BYTES;
 use fmq_core::sync::{AtomicU64, Ordering};
-use fmq_core::Region;
+use fmq_core::{FlushStep, Region};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{OpenError, ReadError};
@@ -372,13 +372,26 @@ impl MappedRegion {
     }
 
     /// `msync` of the buffer, then of the stat part (DESIGN invariant 8: a commit point that
-    /// reaches the disk never names bytes that did not).
+    /// reaches the disk never names bytes that did not). A no-op for shared memory.
     pub fn flush(&self) -> std::io::Result<()> {
+        self.sync(FlushStep::Buf)?;
+        self.sync(FlushStep::Stat)
+    }
+
+    /// `msync` of one part (`fmq_core::Writer::flush_with` calls it in its order). A no-op
+    /// for shared memory.
+    pub fn sync(&self, step: FlushStep) -> std::io::Result<()> {
         if self.shared_memory {
             return Ok(());
         }
-        self.maps[1].map.flush()?;
-        self.maps[0].map.flush()
+        match step {
+            FlushStep::Buf => self.maps[1].map.flush(),
+            FlushStep::Stat => self.maps[0].map.flush(),
+            // memmap2 rounds the range out to whole pages: the header's page.
+            FlushStep::Header => self.maps[0]
+                .map
+                .flush_range(0, fmq_core::header::HEADER_SIZE_BYTES as usize),
+        }
     }
 
     /// Whether the mapping is writable.

@@ -7,7 +7,8 @@
 //!   of a replaced queue notice (`ReadError::Replaced`).
 //! * [`Writer::open`] takes over an existing queue: lock, then `fmq_core::Writer::recover`,
 //!   which finishes or undoes whatever a dead predecessor left (DESIGN invariant 7); ids go
-//!   on from the youngest published one. It never formats.
+//!   on from the youngest published one. It never formats. For a file-backed queue the
+//!   recovered state is made durable (`flush`) before `open` returns.
 //! * Every commit is followed by `wait::wake_sleepers` (a fence and a load; a syscall only
 //!   when a reader sleeps).
 
@@ -166,6 +167,12 @@ impl Writer {
                 source,
             })?;
         core.set_pid(std::process::id());
+        // Recovery may issue ids again (the one in flight, and any above a commit point it
+        // lowered after a power loss): its result is made durable before the first write, so
+        // that no later power loss can bring back an older message under such an id.
+        let region = core.region();
+        core.flush_with(|step| region.sync(step))
+            .map_err(|e| OpenError::io("sync", queue.data_files()[0], e))?;
         Ok(Writer {
             core,
             lock,
@@ -255,9 +262,11 @@ impl Writer {
     }
 
     /// Makes every message published so far durable (file-backed queues: `msync` of the
-    /// buffer, then of the stat part; DESIGN invariant 8). A no-op for shared memory.
+    /// buffer, then of the stat part, then of the header's page with the commit point
+    /// recorded as flushed; DESIGN invariant 8). A no-op for shared memory.
     pub fn flush(&self) -> std::io::Result<()> {
-        self.core.region().flush()
+        let region = self.core.region();
+        self.core.flush_with(|step| region.sync(step))
     }
 
     /// What recovery found when this writer took the queue over (`None` for a new queue).

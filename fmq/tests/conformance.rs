@@ -531,15 +531,36 @@ fn message_larger_than_the_buffer_is_refused_and_the_queue_still_works(b: Backen
     assert_eq!(drain(&mut r), vec![(2, b"after".to_vec())]);
 }
 
-fn flush_returns_ok_and_messages_stay_readable(b: Backend) {
+fn flush_records_the_commit_point_and_open_flushes_the_recovered_queue(b: Backend) {
     let q = TestQueue::new(b, "flush");
+    let flushed_id = || queue::info(&q.spec, false).unwrap().header.flushed_id;
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
     w.flush().unwrap();
+    assert_eq!(flushed_id(), 0);
     w.write(0, 0, &payload_for(1)).unwrap();
+    w.write(0, 0, &payload_for(2)).unwrap();
+    assert_eq!(flushed_id(), 0, "only flush() records");
     w.flush().unwrap();
+    assert_eq!(
+        flushed_id(),
+        2,
+        "flush() records the commit point it made durable"
+    );
+    w.write(0, 0, &payload_for(3)).unwrap();
+    drop(w);
+    // Recovery may issue ids again; its result is durable before the first write.
+    let w = Writer::open(&q.spec).unwrap();
+    assert_eq!(flushed_id(), 3, "open() flushes the recovered queue");
     drop(w);
     let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
-    assert_eq!(drain(&mut r), vec![(1, payload_for(1))]);
+    assert_eq!(
+        drain(&mut r),
+        vec![
+            (1, payload_for(1)),
+            (2, payload_for(2)),
+            (3, payload_for(3))
+        ]
+    );
 }
 
 fn info_reports_layout_usage_writer_and_files(b: Backend) {
@@ -775,7 +796,7 @@ both_backends!(
     polling_reader_wakes_when_another_thread_writes_and_never_writes_shared_memory,
     lz4_queue_round_trips_compressible_and_incompressible_payloads_transparently,
     message_larger_than_the_buffer_is_refused_and_the_queue_still_works,
-    flush_returns_ok_and_messages_stay_readable,
+    flush_records_the_commit_point_and_open_flushes_the_recovered_queue,
     info_reports_layout_usage_writer_and_files,
     check_on_a_healthy_queue_finds_no_problems_and_checks_every_present_message,
     clear_refuses_while_a_writer_is_alive_and_resets_only_a_set_mark,

@@ -184,7 +184,6 @@ fn play(
         probe_after_death: true,
         policies: vec![LagPolicy::ResumeAtOldest, LagPolicy::ResumeAtYoungest],
         echo: opts.echo,
-        tolerate: opts.tolerate,
     };
     let mut h = Harness::new(&setup, Rng::new(1))?;
     h.cut = cut;
@@ -216,7 +215,7 @@ fn finish(sc: &Scenario, h: &mut Harness) -> Result<(), String> {
     h.finish()
 }
 
-/// Runs one scenario completely (`opts`: `echo` and `tolerate` apply); a
+/// Runs one scenario completely (`opts`: `echo` applies); a
 /// failure names the death that exposed it.
 pub fn run_scenario(sc: &Scenario, opts: &Options) -> Result<Coverage, String> {
     let mut cov = Coverage {

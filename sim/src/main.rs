@@ -27,16 +27,14 @@ mod cli {
     use std::time::Instant;
 
     use fmq_sim::exhaustive;
-    use fmq_sim::harness::Tolerate;
     use fmq_sim::rng::Rng;
     use fmq_sim::run::{self, repro_command, Options};
     use fmq_sim::swarm::Faults;
     use fmq_sim::world::Stats;
 
     const USAGE: &str = "usage: fmq-sim [--seed N] [--seeds K] [--steps-max M] \
-                         [--faults crash,power,lag,midwrite] [--quiet] [--trace] [--fail-fast] \
-                         [--tolerate durable-drop,stale-incarnation]\n       \
-                         fmq-sim --exhaustive [--trace] [--tolerate ...]";
+                         [--faults crash,power,lag,midwrite] [--quiet] [--trace] [--fail-fast]\n       \
+                         fmq-sim --exhaustive [--trace]";
 
     struct Args {
         seed: Option<u64>,
@@ -69,7 +67,6 @@ mod cli {
                 "--fail-fast" => a.fail_fast = true,
                 "--trace" => a.options.echo = true,
                 "--exhaustive" => a.exhaustive = true,
-                "--tolerate" => a.options.tolerate = Tolerate::parse(&value("--tolerate")?)?,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -171,7 +168,7 @@ mod cli {
         println!(
             "total: runs={} failures={} steps={steps} writes={} crashes={} power_losses={} \
              reads={} lags={} missed={} torn={} mid_reads={} straddles={} recoveries={} \
-             flushes={} durable_dropped={} stale={} time={:.1}s",
+             flushes={} young_dropped={} time={:.1}s",
             runs,
             failures.len(),
             total.writes,
@@ -185,8 +182,7 @@ mod cli {
             total.straddles,
             total.recoveries,
             total.flushes,
-            total.durable_dropped,
-            total.stale,
+            total.young_dropped,
             started.elapsed().as_secs_f64()
         );
         if failures.is_empty() {
@@ -223,8 +219,7 @@ mod cli {
         t.torn += s.torn;
         t.mid_reads += s.mid_reads;
         t.straddles += s.straddles;
-        t.durable_dropped += s.durable_dropped;
-        t.stale += s.stale;
+        t.young_dropped += s.young_dropped;
     }
 
     fn exhaustive_main(options: &Options) -> i32 {
@@ -252,8 +247,7 @@ mod cli {
                     println!("FAIL {e}");
                     println!(
                         "  reproduce: CARGO_TARGET_DIR=target-sim RUSTFLAGS=\"--cfg fmq_sim\" \
-                         cargo run --release -p fmq-sim -- --exhaustive{}",
-                        options.tolerate.flag()
+                         cargo run --release -p fmq-sim -- --exhaustive"
                     );
                 }
             }

@@ -93,10 +93,6 @@ pub enum Outcome {
     Lagged(u64),
     /// A message a power loss tore, reported corrupt and skipped.
     Corrupt(u64),
-    /// Another incarnation of this id (never committed, or lost in a power loss) returned
-    /// as if it were the committed message: known fmq-core bug B, counted instead of failing
-    /// under `--tolerate stale-incarnation`.
-    Stale(u64),
 }
 
 /// How a power loss may have torn a message, and so how a read may report it corrupt.
@@ -130,8 +126,9 @@ pub struct Oracle {
     /// whether a power loss happened since the message was superseded (only then is bug B a
     /// possible explanation for reading it).
     incarnations: BTreeMap<u64, Vec<(Msg, bool)>>,
-    /// Return [`Outcome::Stale`] for a read of such an incarnation instead of failing.
-    tolerate_stale: bool,
+    /// Between a power loss and the end of its recovery: the recovery may lower the commit
+    /// point (the youngest messages' slots did not reach the disk).
+    rebooted: bool,
 }
 
 fn padded(len: u64) -> u64 {
@@ -153,15 +150,8 @@ impl Oracle {
             oldest: 1,
             tainted: BTreeMap::new(),
             incarnations: BTreeMap::new(),
-            tolerate_stale: false,
+            rebooted: false,
         }
-    }
-
-    /// The oracle returning [`Outcome::Stale`] for a read of a stale incarnation (`true`)
-    /// or failing it (`false`, the default).
-    pub fn tolerating_stale(mut self, tolerate: bool) -> Oracle {
-        self.tolerate_stale = tolerate;
-        self
     }
 
     /// The commit point as memory holds it.
@@ -277,6 +267,16 @@ impl Oracle {
 
     /// The writer stored `value` into `youngest_id` (seen by the store hook as it happens).
     pub fn on_youngest_store(&mut self, value: u64) -> Result<(), String> {
+        if self.rebooted && value < self.youngest && value + 1 >= self.oldest {
+            // Recovery from a power loss drops the youngest messages, whose slots the disk
+            // does not hold: they are lost like uncommitted ones, and their ids issued again.
+            self.youngest = value;
+            self.forget_pending(self.write_pos);
+            for (_, after_power_loss) in self.incarnations.values_mut().flatten() {
+                *after_power_loss = true;
+            }
+            return Ok(());
+        }
         if value < self.youngest || value >= self.next_id {
             return Err(format!(
                 "commit store youngest_id={value}: the commit point was {} and ids up to {} \
@@ -339,6 +339,7 @@ impl Oracle {
         for (_, after_power_loss) in self.incarnations.values_mut().flatten() {
             *after_power_loss = true;
         }
+        self.rebooted = true;
     }
 
     /// After recovery from a power loss: recovery kept ids `oldest..=youngest`, at the
@@ -346,6 +347,7 @@ impl Oracle {
     /// with its id; reads then tell), and the next message goes after the youngest kept one
     /// or at `write_pos_hint`.
     pub fn recovered(&mut self, oldest: u64, places: &[(u64, u64, u64)], write_pos_hint: u64) {
+        self.rebooted = false;
         self.oldest = oldest;
         self.model_oldest = oldest;
         for &(id, start, stored_len) in places {
@@ -424,15 +426,13 @@ impl Oracle {
                             hex(&m.payload)
                         ));
                     }
-                    if stale.is_some() && self.tolerate_stale {
-                        return Ok((Outcome::Stale(id), id + 1));
-                    }
                     if stale.is_some() {
                         return Err(format!(
                             "read returned a stale incarnation of id {id}: a message the \
                              writer was given under this id that was never committed or was \
                              lost in a power loss, not the committed one ({} bytes {}; want {} \
-                             bytes {}; known bug B, see sim/README.md)",
+                             bytes {}; invariant 8: no power loss brings back another message \
+                             under an id)",
                             payload.len(),
                             hex(payload),
                             m.payload.len(),

@@ -130,7 +130,7 @@ impl SimReader {
         let name = self.name;
         let (outcome, next) = checked.map_err(|e| format!("reader {name}: {e}"))?;
         match outcome {
-            Outcome::Read(id) | Outcome::Stale(id) => {
+            Outcome::Read(id) => {
                 if id <= self.last_id {
                     return Err(format!(
                         "reader {name}: id {id} after id {} (invariant 4: strictly increasing)",

@@ -7,7 +7,7 @@
 
 use fmq_core::Config;
 
-use crate::harness::{Harness, Setup, Tolerate};
+use crate::harness::{Harness, Setup};
 use crate::oracle::NewMsg;
 use crate::rng::Rng;
 use crate::swarm::{Faults, Swarm};
@@ -22,8 +22,6 @@ pub struct Options {
     pub faults: Faults,
     /// Print every event.
     pub echo: bool,
-    /// Known bugs counted instead of failing on (`--tolerate`).
-    pub tolerate: Tolerate,
 }
 
 impl Default for Options {
@@ -32,7 +30,6 @@ impl Default for Options {
             steps_max: 1_000,
             faults: Faults::ALL,
             echo: false,
-            tolerate: Tolerate::default(),
         }
     }
 }
@@ -69,10 +66,8 @@ pub struct Failure {
 pub fn repro_command(seed: u64, options: &Options) -> String {
     format!(
         "CARGO_TARGET_DIR=target-sim RUSTFLAGS=\"--cfg fmq_sim\" cargo run --release -p fmq-sim \
-         -- --seed {seed} --steps-max {} --faults {}{}",
-        options.steps_max,
-        options.faults,
-        options.tolerate.flag()
+         -- --seed {seed} --steps-max {} --faults {}",
+        options.steps_max, options.faults,
     )
 }
 
@@ -99,7 +94,6 @@ pub fn run(seed: u64, options: &Options) -> Result<RunStats, Failure> {
         probe_after_death: false,
         policies: swarm.policies.clone(),
         echo: options.echo,
-        tolerate: options.tolerate,
     };
     let fail = |step: u64, what: String, trace: Vec<String>| Failure {
         seed,
