@@ -499,6 +499,11 @@ impl Harness {
     /// then read as lagged) or keep them torn (they then read as corrupt), never return them
     /// wrong.
     fn lose_power(&mut self) -> Result<(), String> {
+        if let Some(p) = &self.power {
+            // A power loss during the recovery from another: what the first one excused is
+            // no longer owed (and the recovery may have dropped it from memory already).
+            self.obligations.retain(|m| !p.excused.contains(m));
+        }
         let mut w = self.world.borrow_mut();
         let disk = w
             .durability
@@ -674,7 +679,7 @@ impl Harness {
                 )
             })
             .collect();
-        w.oracle.recovered(o, &places, hint);
+        w.oracle.recovered(o, y, &places, hint);
         let must_survive: BTreeSet<u64> = self
             .obligations
             .iter()

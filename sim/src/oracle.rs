@@ -269,12 +269,10 @@ impl Oracle {
     pub fn on_youngest_store(&mut self, value: u64) -> Result<(), String> {
         if self.rebooted && value < self.youngest && value + 1 >= self.oldest {
             // Recovery from a power loss drops the youngest messages, whose slots the disk
-            // does not hold: they are lost like uncommitted ones, and their ids issued again.
+            // does not hold. Memory's commit point goes down now; the messages are forgotten
+            // only when the recovery completes (`recovered`): another power loss during the
+            // recovery may leave the disk with the higher commit point again.
             self.youngest = value;
-            self.forget_pending(self.write_pos);
-            for (_, after_power_loss) in self.incarnations.values_mut().flatten() {
-                *after_power_loss = true;
-            }
             return Ok(());
         }
         if value < self.youngest || value >= self.next_id {
@@ -345,9 +343,23 @@ impl Oracle {
     /// After recovery from a power loss: recovery kept ids `oldest..=youngest`, at the
     /// places their slots name (a slot may describe another message than the one committed
     /// with its id; reads then tell), and the next message goes after the youngest kept one
-    /// or at `write_pos_hint`.
-    pub fn recovered(&mut self, oldest: u64, places: &[(u64, u64, u64)], write_pos_hint: u64) {
+    /// or at `write_pos_hint`. Messages above `youngest` (their slots did not reach the
+    /// disk) are lost, and their ids will be issued again.
+    pub fn recovered(
+        &mut self,
+        oldest: u64,
+        youngest: u64,
+        places: &[(u64, u64, u64)],
+        write_pos_hint: u64,
+    ) {
         self.rebooted = false;
+        if youngest < self.next_id - 1 {
+            self.youngest = youngest;
+            self.forget_pending(write_pos_hint);
+            for (_, after_power_loss) in self.incarnations.values_mut().flatten() {
+                *after_power_loss = true;
+            }
+        }
         self.oldest = oldest;
         self.model_oldest = oldest;
         for &(id, start, stored_len) in places {

@@ -57,6 +57,11 @@ const SEEDS: &[(u64, &str)] = &[
     (2_150_519_385_321_529_244, "sim: as 5707791918561420525"),
     (9_954_969_401_081_604_636, "sim: as 5707791918561420525"),
     (10_579_347_663_214_518_280, "sim: as 5707791918561420525"),
+    (
+        14_495_425_475_933_766_005,
+        "sim: a power loss during a recovery that had lowered the commit point in memory \
+         (the oracle forgot the dropped messages before the recovery completed)",
+    ),
 ];
 
 fn check(seed: u64, options: &Options, why: &str) {
