@@ -515,15 +515,11 @@ impl<R: Region> Writer<R> {
         if !crate::registry::is_live(owner) {
             return false;
         }
-        // ORDERING: Relaxed: the writer's own decision; it does not publish anything (the
-        // reader it drops is judged dead, and a live one only learns of it).
+        // ORDERING: Relaxed (success and failure): the writer's own decision; it publishes
+        // nothing (the reader it drops is judged dead, and a live one only learns of it).
+        let relaxed = Ordering::Relaxed;
         let dropped = rec[crate::registry::word::OWNER]
-            .compare_exchange(
-                owner,
-                owner | crate::registry::DROPPED,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(owner, owner | crate::registry::DROPPED, relaxed, relaxed)
             .is_ok();
         if dropped {
             let counter = view.header(hw::READERS_DROPPED);
