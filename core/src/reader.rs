@@ -144,7 +144,7 @@ impl<R: Region> Reader<R> {
 
     /// Registers this reader in the queue's registry (blocking mode, DESIGN invariant 9):
     /// from now on a blocking writer never retires a message this reader has not read, until
-    /// it unregisters (or is dropped, or the writer judges it dead). `name` (up to 32 bytes),
+    /// it unregisters (or is dropped, or the writer judges it dead). `name` (up to 24 bytes),
     /// `pid` and `now_ns` (a monotonic clock shared by the host's processes) are recorded for
     /// the writer's dead-reader check and `fmq info`. Returns where the reader starts: its
     /// position, or later if the writer was already retiring past it (the registration
@@ -183,6 +183,31 @@ impl<R: Region> Reader<R> {
                 registry::release(rec, r.token);
             }
         }
+    }
+
+    /// Frees the records of registrations the writer dropped whose processes are gone
+    /// (`is_gone(pid)`); a dropped reader that is alive frees its record itself when it
+    /// learns it was dropped. Returns how many were freed. The fmq crate calls it before
+    /// registering.
+    pub fn reclaim_dropped(&self, mut is_gone: impl FnMut(u32) -> bool) -> u32 {
+        let Some(view) = self.view() else {
+            return 0;
+        };
+        let mut freed = 0;
+        for index in 0..self.core.layout.readers_max() {
+            let Some(rec) =
+                registry::load_record(self.region.stat_words(), &self.core.layout, index)
+            else {
+                break;
+            };
+            if rec.is_dropped()
+                && is_gone(rec.pid())
+                && registry::reclaim(&view, index as usize, rec.owner)
+            {
+                freed += 1;
+            }
+        }
+        freed
     }
 
     /// The registry record this reader holds, if registered.
@@ -225,7 +250,11 @@ impl<R: Region> Reader<R> {
         };
         match View::new(&self.region, &self.core.layout).and_then(|v| v.record(r.index as usize)) {
             Some(rec) if registry::still_owned(rec, r.token) => Ok(()),
-            _ => {
+            rec => {
+                // Dropped by the writer: the record was kept for this reader to learn it.
+                if let Some(rec) = rec {
+                    registry::release(rec, r.token | registry::DROPPED);
+                }
                 self.registration = None;
                 Err(ReadError::Unregistered { index: r.index })
             }

@@ -33,7 +33,8 @@
 //! | 1 | `cursor`: the id the reader reads next | reader |
 //! | 2 | `heartbeat_ns`: the reader's monotonic clock when it last showed life | reader |
 //! | 3 | `registered_ns`: when it registered (same clock) | reader |
-//! | 4..8 | `name`: up to 32 bytes, zero-padded | reader |
+//! | 4..7 | `name`: up to 24 bytes, zero-padded | reader |
+//! | 7 | `ticket`: claims of this record so far | reader (claim) |
 
 use crate::region::View;
 use crate::sync::{fence, AtomicU64, Ordering};
@@ -41,10 +42,11 @@ use crate::sync::{fence, AtomicU64, Ordering};
 /// Words per record.
 pub const RECORD_WORDS: usize = 8;
 /// Longest name stored, in bytes.
-pub const NAME_MAX_BYTES: usize = 32;
-/// Owner bit set by the writer when it unregisters a dead reader; the record is then free
-/// for a new registration, and the dropped reader, which still holds its token, learns that
-/// it was dropped.
+pub const NAME_MAX_BYTES: usize = 24;
+/// Owner bit set by the writer when it unregisters a dead reader. The record stays reserved
+/// until the dropped reader learns of it (its next read frees it) or its process is gone
+/// ([`reclaim`]): a dropped reader that was only stopped may still store its cursor once,
+/// and must not store it into another reader's registration.
 pub const DROPPED: u64 = 1 << 63;
 
 /// Word indices of a record.
@@ -57,8 +59,10 @@ pub mod word {
     pub const HEARTBEAT: usize = 2;
     /// Registration time, same clock.
     pub const REGISTERED: usize = 3;
-    /// First of the four name words.
+    /// First of the three name words.
     pub const NAME: usize = 4;
+    /// Claims of this record so far (the ticket of the owner word).
+    pub const TICKET: usize = 7;
 }
 
 /// Whether an owner word names a live registration.
@@ -157,21 +161,30 @@ pub(crate) fn claim(
         let rec = view.record(index)?;
         // ORDERING: Relaxed: only picks a candidate; the CAS below decides.
         let owner = rec[word::OWNER].load(Ordering::Relaxed);
-        if is_live(owner) {
+        if owner != 0 {
             continue;
         }
-        let ticket = ((owner >> 32) & 0x7fff_ffff).wrapping_add(1).max(1) & 0x7fff_ffff;
-        let token = u64::from(pid) | (ticket.max(1) << 32);
-        // ORDERING: SeqCst: the claim is the first half of the registration handshake with
-        // the writer's scan (`scan`); AcqRel would do for the claim alone (it orders the
-        // stores below after it), SeqCst keeps the whole handshake in one order.
+        // The ticket tells this registration from earlier ones of the same pid (a reader
+        // that registers again in the record it left).
+        // ORDERING: Relaxed: a counter; the claim below orders the record.
+        let ticket = (rec[word::TICKET].load(Ordering::Relaxed) & 0x7fff_ffff)
+            .wrapping_add(1)
+            .max(1);
+        let token = u64::from(pid) | (ticket << 32);
+        // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
+        // `reclaim`): its stores to the record (its last cursor) happen before the stores
+        // below, so they cannot land after them. The handshake with the writer is the fence
+        // below, not this.
+        // not modelled: the models' previous owners leave before the claim in program order.
         if rec[word::OWNER]
-            .compare_exchange(owner, token, Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             continue;
         }
-        let mut words = [0u64; 4];
+        // ORDERING: Relaxed: read back only by the next claimant, after its Acquire claim.
+        rec[word::TICKET].store(ticket, Ordering::Relaxed);
+        let mut words = [0u64; 3];
         for (i, chunk) in name.iter().take(NAME_MAX_BYTES).enumerate() {
             words[i / 8] |= u64::from(*chunk) << (8 * (i % 8));
         }
@@ -183,8 +196,12 @@ pub(crate) fn claim(
         rec[word::REGISTERED].store(now_ns, Ordering::Relaxed);
         // ORDERING: Relaxed: as above.
         rec[word::HEARTBEAT].store(now_ns, Ordering::Relaxed);
-        // ORDERING: Release pairs with the writer's Acquire cursor load in `scan` (as every
-        // cursor store does).
+        // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`, as every
+        // cursor store: a reader registering again read the ids below `want` before.
+        // not modelled: what this orders is a reader's loads before a writer's later stores to
+        // the same words (load buffering), which loom does not explore (a load never reads a
+        // store that comes later in another thread's program order); the seqlock would still
+        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
         rec[word::CURSOR].store(want, Ordering::Release);
         // ORDERING: fence(SeqCst): the registration handshake. Pairs with the writer's
         // fence(SeqCst) in `scan` between its intent store and its record loads: either the
@@ -197,6 +214,10 @@ pub(crate) fn claim(
         let start = want.max(intent);
         if start != want {
             // ORDERING: Release, as every cursor store.
+            // not modelled: what this orders is a reader's loads before a writer's later stores to
+            // the same words (load buffering), which loom does not explore (a load never reads a
+            // store that comes later in another thread's program order); the seqlock would still
+            // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
             rec[word::CURSOR].store(start, Ordering::Release);
         }
         return Some((index as u32, token, start));
@@ -210,6 +231,10 @@ pub(crate) fn claim(
 pub(crate) fn publish_cursor(rec: &[AtomicU64], cursor: u64) {
     // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`: the reader's
     // loads of the messages below `cursor` happen before the writer's stores over them.
+    // not modelled: what this orders is a reader's loads before a writer's later stores to
+    // the same words (load buffering), which loom does not explore (a load never reads a
+    // store that comes later in another thread's program order); the seqlock would still
+    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
     rec[word::CURSOR].store(cursor, Ordering::Release);
 }
 
@@ -221,12 +246,33 @@ pub(crate) fn still_owned(rec: &[AtomicU64], token: u64) -> bool {
     rec[word::OWNER].load(Ordering::Relaxed) == token
 }
 
-/// Releases a registration (a reader that detaches): the record becomes free. A record the
-/// writer dropped meanwhile is left as the writer marked it.
+/// Releases a registration (a reader that detaches, or learns it was dropped: `token` then
+/// carries [`DROPPED`]): the record becomes free.
 pub(crate) fn release(rec: &[AtomicU64], token: u64) {
-    // ORDERING: Release pairs with the writer's Acquire owner load in `scan`: the reader's
-    // last copies happen before the stores of a writer that sees the record free.
+    // ORDERING: Release pairs with the writer's Acquire owner load in `scan` (the reader's
+    // last copies happen before the stores of a writer that sees the record free) and with
+    // the next claim's Acquire CAS.
+    // not modelled: what this orders is a reader's loads before a writer's later stores to
+    // the same words (load buffering), which loom does not explore (a load never reads a
+    // store that comes later in another thread's program order); the seqlock would still
+    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
     let _ = rec[word::OWNER].compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed);
+}
+
+/// Frees record `index` if it holds `owner`, a registration the writer dropped whose
+/// process the caller knows is gone. Returns whether it did.
+pub(crate) fn reclaim(view: &View<'_>, index: usize, owner: u64) -> bool {
+    if owner & DROPPED == 0 {
+        return false;
+    }
+    let Some(rec) = view.record(index) else {
+        return false;
+    };
+    // ORDERING: Release, as `release` (for the next claim's Acquire): the dead owner's stores
+    // were made before its process ended.
+    rec[word::OWNER]
+        .compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Records a sign of life.
@@ -254,12 +300,20 @@ pub(crate) fn scan(view: &View<'_>, intent: u64) -> Option<(u32, u64)> {
         // ORDERING: Acquire pairs with `release`'s Release CAS: a reader that detached is done
         // copying before the writer stores over what it read. (The registration handshake
         // itself is the fence above.)
+        // not modelled: what this orders is a reader's loads before a writer's later stores to
+        // the same words (load buffering), which loom does not explore (a load never reads a
+        // store that comes later in another thread's program order); the seqlock would still
+        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
         let owner = rec[word::OWNER].load(Ordering::Acquire);
         if !is_live(owner) {
             continue;
         }
         // ORDERING: Acquire pairs with the reader's Release cursor store: its copies of the
         // ids below this cursor happen before the stores the writer makes next.
+        // not modelled: what this orders is a reader's loads before a writer's later stores to
+        // the same words (load buffering), which loom does not explore (a load never reads a
+        // store that comes later in another thread's program order); the seqlock would still
+        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
         let cursor = rec[word::CURSOR].load(Ordering::Acquire);
         if cursor < intent && slowest.is_none_or(|(_, c)| cursor < c) {
             slowest = Some((index as u32, cursor));

@@ -237,7 +237,7 @@ impl Reader {
         }
     }
 
-    /// Registers this reader with the queue's reader registry under `name` (up to 32 bytes
+    /// Registers this reader with the queue's reader registry under `name` (up to 24 bytes
     /// kept): in a blocking queue the writer then never overwrites a message this reader
     /// has not read, and waits for it instead (DESIGN invariant 9). Returns the id it reads
     /// next. The registration ends when the reader is dropped, or when the writer judges it
@@ -249,6 +249,8 @@ impl Reader {
                 queue: self.queue.spec().into(),
             });
         }
+        self.core
+            .reclaim_dropped(|pid| !crate::lock::pid_alive(pid));
         self.core
             .register(name.as_bytes(), std::process::id(), monotonic_ns())
             .map_err(RegisterError::Core)
