@@ -171,15 +171,14 @@ pub(crate) fn claim(
             .wrapping_add(1)
             .max(1);
         let token = u64::from(pid) | (ticket << 32);
+        let owner_word = &rec[word::OWNER];
         // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
         // `reclaim`): its stores to the record (its last cursor) happen before the stores
         // below, so they cannot land after them. The handshake with the writer is the fence
         // below, not this.
         // not modelled: the models' previous owners leave before the claim in program order.
-        if rec[word::OWNER]
-            .compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        let got = owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
+        if got.is_err() {
             continue;
         }
         // ORDERING: Relaxed: read back only by the next claimant, after its Acquire claim.
@@ -268,11 +267,12 @@ pub(crate) fn reclaim(view: &View<'_>, index: usize, owner: u64) -> bool {
     let Some(rec) = view.record(index) else {
         return false;
     };
+    let owner_word = &rec[word::OWNER];
     // ORDERING: Release, as `release` (for the next claim's Acquire): the dead owner's stores
     // were made before its process ended.
-    rec[word::OWNER]
-        .compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed)
-        .is_ok()
+    // not modelled: only records of dead processes are reclaimed; no loom model has one.
+    let freed = owner_word.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+    freed.is_ok()
 }
 
 /// Records a sign of life.
