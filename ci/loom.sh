@@ -10,7 +10,7 @@ cargo build --release -p fmq-model --tests
 start=$SECONDS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for t in loom_wake loom_protocol loom_format loom_recovery; do
+for t in loom_wake loom_registry loom_protocol loom_format loom_recovery; do
     echo "loom: $t"
     if ! cargo test --release -p fmq-model --test "$t" -- --nocapture >"$log" 2>&1; then
         tail -60 "$log"

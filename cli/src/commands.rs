@@ -16,24 +16,32 @@ use serde_json::json;
 use crate::util::{human_bytes, utc, with_stdout};
 use crate::{Format, StartFrom};
 
-pub fn create(
-    queue: &str,
-    slots: u32,
-    size: u64,
-    force: bool,
-    lz4: bool,
-    mode: u32,
-) -> anyhow::Result<ExitCode> {
+/// What `fmq create` was asked for.
+pub struct CreateArgs {
+    pub slots: u32,
+    pub size: u64,
+    pub force: bool,
+    pub lz4: bool,
+    pub mode: u32,
+    pub blocking: bool,
+    pub readers_max: u32,
+    pub reader_timeout: Duration,
+}
+
+pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
     let opts = CreateOptions {
-        slots_count: slots,
-        buf_size_bytes: size,
-        compression: if lz4 {
+        slots_count: a.slots,
+        buf_size_bytes: a.size,
+        compression: if a.lz4 {
             Compression::Lz4
         } else {
             Compression::None
         },
-        force,
-        mode,
+        force: a.force,
+        mode: a.mode,
+        blocking: a.blocking,
+        readers_max: a.readers_max,
+        reader_timeout: a.reader_timeout,
         ..CreateOptions::default()
     };
     let w = Writer::create(queue, &opts)?;
@@ -67,11 +75,27 @@ pub fn write(
     queue: &str,
     msg_type: i32,
     subtype: i32,
+    timeout: Option<Duration>,
     msgs: &[String],
 ) -> anyhow::Result<ExitCode> {
     // The lock is taken before stdin is read and held until it ends (DESIGN §6).
     let mut w = Writer::open(queue)?;
     warn_recovery(&w);
+    w.set_write_timeout(timeout);
+    let result = write_all(&mut w, queue, msg_type, subtype, msgs);
+    for d in w.take_dropped_readers() {
+        eprintln!("fmq: {queue}: {d}");
+    }
+    result
+}
+
+fn write_all(
+    w: &mut Writer,
+    queue: &str,
+    msg_type: i32,
+    subtype: i32,
+    msgs: &[String],
+) -> anyhow::Result<ExitCode> {
     if msgs.is_empty() {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
@@ -180,9 +204,15 @@ pub fn read(
     count: Option<u64>,
     timeout: Option<f64>,
     format: Format,
+    register: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let timeout = timeout.map(Duration::from_secs_f64);
     let mut reader = open_reader(queue, start_at(from), follow || timeout.is_some(), timeout)?;
+    if let Some(name) = register {
+        reader
+            .register(name)
+            .with_context(|| format!("registering as {name:?}"))?;
+    }
     let mut printed = 0u64;
     let mut corrupt = 0u64;
     let mut timed_out = false;
@@ -240,6 +270,16 @@ pub fn read(
                         );
                     }
                 }
+                Err(e @ ReadError::Unregistered { .. }) => {
+                    out.flush()?;
+                    eprintln!("fmq: warning: {e}");
+                    if let Some(name) = register {
+                        let at = reader
+                            .register(name)
+                            .with_context(|| format!("registering again as {name:?}"))?;
+                        eprintln!("fmq: registered again as {name:?} at id {at}");
+                    }
+                }
                 Err(e) if e.is_skipped_message() => {
                     corrupt += 1;
                     out.flush()?;
@@ -261,6 +301,11 @@ pub fn read(
                         Err(OpenError::NotFound { .. }) => break,
                         Err(e) => return Err(e.into()),
                     };
+                    if let Some(name) = register {
+                        reader
+                            .register(name)
+                            .with_context(|| format!("registering as {name:?}"))?;
+                    }
                 }
                 Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {queue}"))),
             }
@@ -291,6 +336,17 @@ fn writer_line(info: &QueueInfo) -> String {
             "marked open by pid {pid}, which is gone: the writer died (the next writer \
              recovers the queue; `fmq clear` resets the mark)"
         ),
+    }
+}
+
+/// A registry record's state for `fmq info`.
+fn reader_state(r: &fmq::RegisteredReader) -> &'static str {
+    if r.record.is_dropped() {
+        "dropped"
+    } else if !r.alive {
+        "dead"
+    } else {
+        "live"
     }
 }
 
@@ -332,6 +388,19 @@ pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<Exit
                 "bytes_used": i.bytes_used,
                 "write_pos": h.write_pos,
                 "flushed_id": h.flushed_id,
+                "blocking": i.blocking,
+                "readers_max": h.readers_max,
+                "reader_timeout_ms": h.reader_timeout_ms,
+                "readers_dropped": h.readers_dropped,
+                "readers": i.readers.iter().map(|r| json!({
+                    "index": r.record.index,
+                    "name": String::from_utf8_lossy(r.record.name()),
+                    "pid": r.record.pid(),
+                    "state": reader_state(r),
+                    "cursor": r.record.cursor,
+                    "lag": r.lag,
+                    "heartbeat_age_ms": r.heartbeat_age_ms,
+                })).collect::<Vec<_>>(),
             });
             if let Some(s) = &slots {
                 v["slots"] = s
@@ -399,6 +468,32 @@ pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<Exit
             human_bytes(h.buf_size_bytes),
             h.write_pos
         )?;
+        if h.readers_max > 0 {
+            let mode = if i.blocking { "blocking" } else { "lossy" };
+            writeln!(
+                out,
+                "readers      {mode}; {} of {} records in use; reader timeout {} ms; {} \
+                 dropped as dead",
+                i.readers.iter().filter(|r| r.record.is_live()).count(),
+                h.readers_max,
+                h.reader_timeout_ms,
+                h.readers_dropped
+            )?;
+            for r in &i.readers {
+                writeln!(
+                    out,
+                    "  reader {:>3} {:<20} pid {:>7} {:<8} next id {:>10} lag {:>8} \
+                     heartbeat {} ms ago",
+                    r.record.index,
+                    format!("{:?}", String::from_utf8_lossy(r.record.name())),
+                    r.record.pid(),
+                    reader_state(r),
+                    r.record.cursor,
+                    r.lag,
+                    r.heartbeat_age_ms
+                )?;
+            }
+        }
         if let Some(s) = &slots {
             writeln!(
                 out,

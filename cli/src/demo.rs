@@ -56,6 +56,10 @@ pub struct DemoArgs {
     /// Keep the queue afterwards (to inspect it with `fmq info` / `fmq check`).
     #[arg(long)]
     keep: bool,
+    /// Blocking (archive) mode: every reader registers, and the writer waits for the slowest
+    /// instead of overwriting what it has not read (missed must then be 0).
+    #[arg(long)]
+    blocking: bool,
 }
 
 /// `fmq demo-writer` arguments.
@@ -76,6 +80,9 @@ pub struct ReaderArgs {
     queue: String,
     #[arg(long)]
     size: u64,
+    /// Register under this name (blocking mode).
+    #[arg(long)]
+    register: Option<String>,
 }
 
 fn emit(v: Value) {
@@ -169,6 +176,9 @@ pub fn reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
             ..ReaderOptions::default()
         },
     )?;
+    if let Some(name) = &args.register {
+        r.register(name)?;
+    }
     emit(json!({"ready": true}));
     let mut hist = Histogram::default();
     let (mut received, mut missed, mut corrupt) = (0u64, 0u64, 0u64);
@@ -282,6 +292,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             slots_count: args.slots,
             buf_size_bytes: args.buffer,
             force: own_queue,
+            blocking: args.blocking,
+            readers_max: if args.blocking { args.readers } else { 0 },
             ..CreateOptions::default()
         },
     )?;
@@ -303,8 +315,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
     let n = args.readers as usize;
     println!(
-        "fmq demo: 1 writer process, {n} reader processes, {}-byte messages, {} for {} s on \
+        "fmq demo: 1 writer process, {n} reader processes{}, {}-byte messages, {} for {} s on \
          {queue} ({} slots, {} buffer)",
+        if args.blocking {
+            " (registered: blocking mode)"
+        } else {
+            ""
+        },
         args.size,
         if args.rate > 0 {
             format!("{} msg/s", args.rate)
@@ -318,12 +335,16 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
     let (tx, rx) = mpsc::channel();
     let mut children: Vec<Child> = Vec::new();
     for i in 0..n {
-        let mut c = spawn(&[
+        let mut argv: Vec<String> = vec![
             "demo-reader".into(),
             queue.into(),
             "--size".into(),
             args.size.to_string(),
-        ])?;
+        ];
+        if args.blocking {
+            argv.extend(["--register".into(), format!("demo-r{i}")]);
+        }
+        let mut c = spawn(&argv)?;
         forward(&mut c, i, tx.clone());
         children.push(c);
     }
@@ -487,6 +508,7 @@ fn summarize(
     );
     let mut all = Histogram::default();
     let mut ok = failed_children == 0;
+    let blocking = args.blocking;
     let mut total_corrupt = 0;
     for (i, p) in readers.iter().enumerate() {
         let Some(f) = &p.final_ else {
@@ -502,7 +524,8 @@ fn summarize(
         h.merge_json(&f["latency"]);
         all.merge_json(&f["latency"]);
         let accounted = ended && received + missed == sent;
-        ok &= accounted && corrupt == 0;
+        // Blocking mode: a registered reader loses nothing (DESIGN invariant 9).
+        ok &= accounted && corrupt == 0 && !(blocking && missed > 0);
         total_corrupt += corrupt;
         println!(
             "  reader {i}   received {received}, missed {missed}, corrupt {corrupt}; \

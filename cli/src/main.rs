@@ -10,6 +10,7 @@ mod mon;
 mod util;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -47,6 +48,17 @@ enum Command {
         /// Mode of the new files, in octal.
         #[arg(long, default_value = "644", value_parser = parse_mode)]
         mode: u32,
+        /// Blocking (archive) mode: the writer waits rather than overwrite a message that a
+        /// registered reader (`fmq read --register`) has not read.
+        #[arg(long)]
+        blocking: bool,
+        /// Reader records for registered readers (default 8 with --blocking, else 0).
+        #[arg(long)]
+        readers_max: Option<u32>,
+        /// A registered reader silent for longer than SECS is judged dead and unregistered
+        /// (0: only when its process is gone).
+        #[arg(long, default_value = "10", value_parser = parse_secs)]
+        reader_timeout: f64,
     },
     /// Write each MSG, or each line of stdin when none is given, as one message.
     Write {
@@ -58,6 +70,10 @@ enum Command {
         /// Message subtype.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         subtype: i32,
+        /// Blocking queues: fail when a write waits longer than SECS for registered readers
+        /// (default: wait as long as they live).
+        #[arg(long, value_parser = parse_secs)]
+        timeout: Option<f64>,
         /// The messages.
         msgs: Vec<String>,
     },
@@ -81,6 +97,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Register as NAME: a blocking writer then never overwrites a message this reader
+        /// has not read (the queue needs a reader registry: `fmq create --blocking`).
+        #[arg(long, value_name = "NAME")]
+        register: Option<String>,
     },
     /// Monitor a queue (LROSE FmqMon): per-interval rates, one line per message, or text.
     Mon {
@@ -198,20 +218,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             compress,
             mode,
+            blocking,
+            readers_max,
+            reader_timeout,
         } => c::create(
             &queue,
-            slots,
-            size,
-            force,
-            matches!(compress, Codec::Lz4),
-            mode,
+            &c::CreateArgs {
+                slots,
+                size,
+                force,
+                lz4: matches!(compress, Codec::Lz4),
+                mode,
+                blocking,
+                readers_max: readers_max.unwrap_or(if blocking { 8 } else { 0 }),
+                reader_timeout: Duration::from_secs_f64(reader_timeout),
+            },
         ),
         Command::Write {
             queue,
             msg_type,
             subtype,
+            timeout,
             msgs,
-        } => c::write(&queue, msg_type, subtype, &msgs),
+        } => c::write(
+            &queue,
+            msg_type,
+            subtype,
+            timeout.map(Duration::from_secs_f64),
+            &msgs,
+        ),
         Command::Read {
             queue,
             from,
@@ -219,7 +254,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             count,
             timeout,
             format,
-        } => c::read(&queue, from, follow, count, timeout, format),
+            register,
+        } => c::read(
+            &queue,
+            from,
+            follow,
+            count,
+            timeout,
+            format,
+            register.as_deref(),
+        ),
         Command::Mon {
             queue,
             mode,

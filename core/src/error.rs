@@ -59,6 +59,15 @@ pub enum ConfigError {
         /// The flags.
         flags: u32,
     },
+    /// More reader records than the maximum.
+    TooManyReaders {
+        /// What was asked.
+        readers_max: u32,
+        /// The maximum.
+        max: u32,
+    },
+    /// Blocking mode without a reader registry (`readers_max` 0).
+    BlockingWithoutReaders,
 }
 
 impl fmt::Display for ConfigError {
@@ -89,6 +98,13 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownQueueFlags { flags } => {
                 write!(f, "unknown queue flags {flags:#x}")
             }
+            ConfigError::TooManyReaders { readers_max, max } => {
+                write!(f, "too many reader records: {readers_max} > {max}")
+            }
+            ConfigError::BlockingWithoutReaders => write!(
+                f,
+                "blocking mode needs a reader registry (readers max at least 1)"
+            ),
         }
     }
 }
@@ -237,6 +253,27 @@ pub enum WriteError {
     },
     /// The 64-bit id or byte counters would overflow.
     CounterExhausted,
+    /// Blocking mode: the message needs the writer to retire a message that registered
+    /// reader `reader` has not read yet (its cursor, the id it reads next, is below
+    /// `needed`). Nothing of the message was written; messages of a batch before it were
+    /// (and are published). The fmq crate waits and retries.
+    Blocked {
+        /// The slowest registered reader's record index.
+        reader: u32,
+        /// Its cursor.
+        cursor: u64,
+        /// The cursor every registered reader must reach first.
+        needed: u64,
+    },
+    /// Blocking mode: the writer waited longer than its timeout for a registered reader.
+    TimedOut {
+        /// The slowest registered reader's record index.
+        reader: u32,
+        /// Its cursor.
+        cursor: u64,
+        /// How long the writer waited, in milliseconds.
+        waited_ms: u64,
+    },
 }
 
 impl fmt::Display for WriteError {
@@ -251,9 +288,69 @@ impl fmt::Display for WriteError {
             ),
             WriteError::UnknownFlags { flags } => write!(f, "unknown message flags {flags:#x}"),
             WriteError::CounterExhausted => write!(f, "message id or byte counter exhausted"),
+            WriteError::Blocked {
+                reader,
+                cursor,
+                needed,
+            } => write!(
+                f,
+                "blocked by registered reader {reader}: it reads id {cursor} next, the write \
+                 needs it past id {}",
+                needed.saturating_sub(1)
+            ),
+            WriteError::TimedOut {
+                reader,
+                cursor,
+                waited_ms,
+            } => write!(
+                f,
+                "timed out after {waited_ms} ms waiting for registered reader {reader} (it \
+                 reads id {cursor} next)"
+            ),
         }
     }
 }
+
+/// Why [`Reader::register`](crate::Reader::register) failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The queue has no reader registry (`readers_max` 0).
+    NoRegistry,
+    /// Every record is held by a live registered reader.
+    RegistryFull {
+        /// The number of records.
+        readers_max: u32,
+    },
+    /// This reader is registered already.
+    AlreadyRegistered {
+        /// Its record.
+        index: u32,
+    },
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RegisterError::NoRegistry => {
+                write!(
+                    f,
+                    "the queue has no reader registry (create it with readers max)"
+                )
+            }
+            RegisterError::RegistryFull { readers_max } => {
+                write!(
+                    f,
+                    "all {readers_max} reader records are taken by live readers"
+                )
+            }
+            RegisterError::AlreadyRegistered { index } => {
+                write!(f, "this reader is registered already (record {index})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RegisterError {}
 
 /// Why a message was judged corrupt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +416,14 @@ impl fmt::Display for CorruptReason {
 pub enum ReadError {
     /// No new message yet.
     Empty,
+    /// Blocking mode: the writer unregistered this registered reader (it judged it dead: its
+    /// process gone, or its heartbeat older than the queue's limit). Nothing was read; the
+    /// reader is unregistered now (its reads go on, without holding the writer back) and may
+    /// register again.
+    Unregistered {
+        /// The record it held.
+        index: u32,
+    },
     /// The writer overwrote messages before this reader read them. `missed_count` ids were
     /// skipped; the next read returns `resumed_at` (if it is still there).
     Lagged {
@@ -353,6 +458,10 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ReadError::Empty => write!(f, "no new message"),
+            ReadError::Unregistered { index } => write!(
+                f,
+                "the writer unregistered this reader (record {index}) as dead; register again"
+            ),
             ReadError::Lagged {
                 missed_count,
                 resumed_at,

@@ -35,8 +35,12 @@ pub const BYTE_ORDER_MARK: u32 = 0x0102_0304;
 pub const HEADER_SIZE_BYTES: u32 = 256;
 /// Size of the header in 8-byte words.
 pub const HEADER_WORDS: usize = HEADER_SIZE_BYTES as usize / 8;
-/// Queue flag bits that format 2 defines: bits 0..8 name the compression codec (0 = none).
-pub const QUEUE_FLAGS_KNOWN: u32 = 0xff;
+/// Queue flag bit 8: blocking (archive) mode. The writer never retires a message that a
+/// live registered reader has not read (DESIGN invariant 9); needs a reader registry.
+pub const QUEUE_FLAG_BLOCKING: u32 = 1 << 8;
+/// Queue flag bits that format 2 defines: bits 0..8 name the compression codec (0 = none),
+/// bit 8 is [`QUEUE_FLAG_BLOCKING`].
+pub const QUEUE_FLAGS_KNOWN: u32 = 0x1ff;
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the fmq format is little-endian and this crate stores native words");
@@ -67,8 +71,9 @@ pub struct Header {
     pub creation_time_ns: u64,
     /// Changes every time the region is formatted, so a re-created queue is detectable.
     pub generation: u64,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// Number of reader records in the registry after the slot table (0: none). Part of the
+    /// layout: covered by `layout_crc`.
+    pub readers_max: u32,
     /// CRC32C of bytes 0..60 of this line: a corrupt layout is refused, not trusted.
     pub layout_crc: u32,
 
@@ -103,8 +108,20 @@ pub struct Header {
     /// it before it sleeps, the writer clears it when it wakes sleepers. Readers that never
     /// sleep never touch it; the core protocol never reads it (the fmq crate's waiting does).
     pub sleepers: u64,
-    /// Reserved, zero (the reader registry of blocking mode will live here).
-    pub reserved3: [u64; 7],
+    /// Blocking mode: the id up to which (exclusive) the writer may be retiring, stored
+    /// before it scans the registry; a reader that registers after the scan starts at it or
+    /// later (the registration handshake, `registry.rs`).
+    pub retire_intent: u64,
+    /// Blocking mode: nonzero while the writer may be asleep on the futex of a registered
+    /// reader's cursor (low 32 bits); a registered reader that advances wakes it.
+    pub writer_waiting: u64,
+    /// Blocking mode: how many registered readers the writer unregistered as dead.
+    pub readers_dropped: u64,
+    /// Blocking mode: a registered reader whose heartbeat is older than this many
+    /// milliseconds is judged dead (0: only a vanished process is). Set at format.
+    pub reader_timeout_ms: u64,
+    /// Reserved, zero.
+    pub reserved3: [u64; 3],
 }
 
 const_assert_eq!(size_of::<Header>(), HEADER_SIZE_BYTES as usize);
@@ -119,7 +136,7 @@ const_assert_eq!(offset_of!(Header, header_size_bytes), 32);
 const_assert_eq!(offset_of!(Header, queue_flags), 36);
 const_assert_eq!(offset_of!(Header, creation_time_ns), 40);
 const_assert_eq!(offset_of!(Header, generation), 48);
-const_assert_eq!(offset_of!(Header, reserved0), 56);
+const_assert_eq!(offset_of!(Header, readers_max), 56);
 const_assert_eq!(offset_of!(Header, layout_crc), 60);
 const_assert_eq!(offset_of!(Header, writer_pid), 64);
 const_assert_eq!(offset_of!(Header, writer_open), 68);
@@ -129,7 +146,11 @@ const_assert_eq!(offset_of!(Header, youngest_id), 128);
 const_assert_eq!(offset_of!(Header, oldest_id), 136);
 const_assert_eq!(offset_of!(Header, write_pos), 144);
 const_assert_eq!(offset_of!(Header, sleepers), 192);
-const_assert_eq!(offset_of!(Header, reserved3), 200);
+const_assert_eq!(offset_of!(Header, retire_intent), 200);
+const_assert_eq!(offset_of!(Header, writer_waiting), 208);
+const_assert_eq!(offset_of!(Header, readers_dropped), 216);
+const_assert_eq!(offset_of!(Header, reader_timeout_ms), 224);
+const_assert_eq!(offset_of!(Header, reserved3), 232);
 
 /// Word indices of the header fields (byte offset / 8). Paired 32-bit fields share a word:
 /// the first field is the low half.
@@ -151,8 +172,8 @@ pub mod word {
     pub const CREATION_TIME: usize = offset_of!(Header, creation_time_ns) / 8;
     /// `generation`.
     pub const GENERATION: usize = offset_of!(Header, generation) / 8;
-    /// `reserved0` (low) | `layout_crc` (high).
-    pub const LAYOUT_CRC: usize = offset_of!(Header, reserved0) / 8;
+    /// `readers_max` (low) | `layout_crc` (high).
+    pub const LAYOUT_CRC: usize = offset_of!(Header, readers_max) / 8;
     /// `writer_pid` (low) | `writer_open` (high).
     pub const WRITER_MARK: usize = offset_of!(Header, writer_pid) / 8;
     /// `writer_epoch`.
@@ -167,6 +188,14 @@ pub mod word {
     pub const WRITE_POS: usize = offset_of!(Header, write_pos) / 8;
     /// `sleepers`: the futex wake flag of line 3.
     pub const SLEEPERS: usize = offset_of!(Header, sleepers) / 8;
+    /// `retire_intent` (blocking mode).
+    pub const RETIRE_INTENT: usize = offset_of!(Header, retire_intent) / 8;
+    /// `writer_waiting` (blocking mode).
+    pub const WRITER_WAITING: usize = offset_of!(Header, writer_waiting) / 8;
+    /// `readers_dropped` (blocking mode).
+    pub const READERS_DROPPED: usize = offset_of!(Header, readers_dropped) / 8;
+    /// `reader_timeout_ms` (blocking mode).
+    pub const READER_TIMEOUT_MS: usize = offset_of!(Header, reader_timeout_ms) / 8;
     /// Number of words of line 0 covered by `layout_crc` (its own word is covered in its low
     /// half only).
     pub const LAYOUT_CRC_WORDS: usize = LAYOUT_CRC;
@@ -220,7 +249,7 @@ impl Header {
         let (version, byte_order_mark) = unpack(get(word::VERSION_BOM));
         let (slots_count, slot_size_bytes) = unpack(get(word::SLOTS));
         let (header_size_bytes, queue_flags) = unpack(get(word::HEADER_SIZE_FLAGS));
-        let (reserved0, layout_crc) = unpack(get(word::LAYOUT_CRC));
+        let (readers_max, layout_crc) = unpack(get(word::LAYOUT_CRC));
         let (writer_pid, writer_open) = unpack(get(word::WRITER_MARK));
         let mut h = Header {
             magic: get(word::MAGIC),
@@ -233,7 +262,7 @@ impl Header {
             queue_flags,
             creation_time_ns: get(word::CREATION_TIME),
             generation: get(word::GENERATION),
-            reserved0,
+            readers_max,
             layout_crc,
             writer_pid,
             writer_open,
@@ -243,6 +272,10 @@ impl Header {
             oldest_id: get(word::OLDEST_ID),
             write_pos: get(word::WRITE_POS),
             sleepers: get(word::SLEEPERS),
+            retire_intent: get(word::RETIRE_INTENT),
+            writer_waiting: get(word::WRITER_WAITING),
+            readers_dropped: get(word::READERS_DROPPED),
+            reader_timeout_ms: get(word::READER_TIMEOUT_MS),
             ..Header::default()
         };
         for (i, r) in h.reserved1.iter_mut().enumerate() {
@@ -252,7 +285,7 @@ impl Header {
             *r = get(word::WRITE_POS + 1 + i);
         }
         for (i, r) in h.reserved3.iter_mut().enumerate() {
-            *r = get(word::SLEEPERS + 1 + i);
+            *r = get(word::READER_TIMEOUT_MS + 1 + i);
         }
         Some(h)
     }
@@ -267,7 +300,7 @@ impl Header {
             pack(self.header_size_bytes, self.queue_flags),
             self.creation_time_ns,
             self.generation,
-            pack(self.reserved0, self.layout_crc),
+            pack(self.readers_max, self.layout_crc),
         ]
     }
 

@@ -1,8 +1,8 @@
 //! Queue geometry: [`Config`] (what a creator asks for) and [`Layout`] (validated sizes), and
 //! the header validation that every attach goes through.
 //!
-//! A region is two parts: the stat part (256-byte header, then `slots_count` 64-byte slots)
-//! and the buffer (`buf_size_bytes`, a multiple of 8). Nothing read from a header is trusted
+//! A region is two parts: the stat part (256-byte header, then `slots_count` 64-byte slots,
+//! then `readers_max` 64-byte reader records) and the buffer (`buf_size_bytes`, a multiple of 8). Nothing read from a header is trusted
 //! (DESIGN invariant 6): [`Layout::from_header`] checks magic, version, byte order, the layout
 //! checksum, and every size against the region's real sizes before anything is indexed.
 
@@ -22,6 +22,10 @@ pub const MAX_SLOTS_COUNT: u32 = 1 << 30;
 pub const DEFAULT_SLOTS_COUNT: u32 = 1024;
 /// Default buffer size: 10 MiB.
 pub const DEFAULT_BUF_SIZE_BYTES: u64 = 10 << 20;
+/// Largest reader registry accepted.
+pub const MAX_READERS: u32 = 1024;
+/// Size of one reader record in bytes (one cache line).
+pub const READER_RECORD_SIZE_BYTES: u32 = 64;
 
 /// What a creator asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +35,15 @@ pub struct Config {
     /// Size of the message buffer in bytes (a multiple of 8, at least
     /// [`MIN_BUF_SIZE_BYTES`]): the largest message is this size.
     pub buf_size_bytes: u64,
-    /// Queue-wide flags (bits 0..8: compression codec, 0 = none).
+    /// Queue-wide flags (bits 0..8: compression codec, 0 = none; bit 8: blocking mode).
     pub queue_flags: u32,
     /// Creation time in nanoseconds since the Unix epoch; also seeds the generation.
     pub creation_time_ns: u64,
+    /// Reader records in the registry (0: none); blocking mode needs at least 1.
+    pub readers_max: u32,
+    /// Blocking mode: a registered reader whose heartbeat is older than this is judged dead
+    /// (0: only a vanished process is).
+    pub reader_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -44,6 +53,8 @@ impl Default for Config {
             buf_size_bytes: DEFAULT_BUF_SIZE_BYTES,
             queue_flags: 0,
             creation_time_ns: 0,
+            readers_max: 0,
+            reader_timeout_ms: 0,
         }
     }
 }
@@ -53,6 +64,7 @@ impl Default for Config {
 pub struct Layout {
     slots_count: u32,
     buf_size_bytes: u64,
+    readers_max: u32,
 }
 
 impl Layout {
@@ -85,6 +97,21 @@ impl Layout {
         Ok(Layout {
             slots_count,
             buf_size_bytes,
+            readers_max: 0,
+        })
+    }
+
+    /// This geometry with a reader registry of `readers_max` records.
+    pub fn with_readers_max(self, readers_max: u32) -> Result<Layout, ConfigError> {
+        if readers_max > MAX_READERS {
+            return Err(ConfigError::TooManyReaders {
+                readers_max,
+                max: MAX_READERS,
+            });
+        }
+        Ok(Layout {
+            readers_max,
+            ..self
         })
     }
 
@@ -95,7 +122,10 @@ impl Layout {
                 flags: config.queue_flags,
             });
         }
-        Layout::new(config.slots_count, config.buf_size_bytes)
+        if config.queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && config.readers_max == 0 {
+            return Err(ConfigError::BlockingWithoutReaders);
+        }
+        Layout::new(config.slots_count, config.buf_size_bytes)?.with_readers_max(config.readers_max)
     }
 
     /// Number of slots.
@@ -108,9 +138,22 @@ impl Layout {
         self.buf_size_bytes
     }
 
-    /// Size of the stat part in bytes: header plus slot table.
+    /// Number of reader records in the registry.
+    pub fn readers_max(&self) -> u32 {
+        self.readers_max
+    }
+
+    /// Index of the first word of the reader registry in the stat part.
+    pub fn registry_first_word(&self) -> usize {
+        ((u64::from(HEADER_SIZE_BYTES) + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES))
+            / 8) as usize
+    }
+
+    /// Size of the stat part in bytes: header, slot table and reader registry.
     pub fn stat_size_bytes(&self) -> u64 {
-        u64::from(HEADER_SIZE_BYTES) + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES)
+        u64::from(HEADER_SIZE_BYTES)
+            + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES)
+            + u64::from(self.readers_max) * u64::from(READER_RECORD_SIZE_BYTES)
     }
 
     /// Size of the stat part in words.
@@ -210,16 +253,31 @@ impl Layout {
             });
         }
         let buf_size = line0[word::BUF_SIZE];
-        let layout = Layout::new(slots_count, buf_size).map_err(|e| match e {
-            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => AttachError::BadLayout {
-                field: "slots_count",
-                value: slots_count.into(),
-            },
-            _ => AttachError::BadLayout {
-                field: "buf_size_bytes",
-                value: buf_size,
-            },
-        })?;
+        let (readers_max, _) = header::unpack(line0[word::LAYOUT_CRC]);
+        if queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && readers_max == 0 {
+            return Err(AttachError::BadLayout {
+                field: "queue_flags",
+                value: queue_flags.into(),
+            });
+        }
+        let layout = Layout::new(slots_count, buf_size)
+            .and_then(|l| l.with_readers_max(readers_max))
+            .map_err(|e| match e {
+                ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
+                    AttachError::BadLayout {
+                        field: "slots_count",
+                        value: slots_count.into(),
+                    }
+                }
+                ConfigError::TooManyReaders { .. } => AttachError::BadLayout {
+                    field: "readers_max",
+                    value: readers_max.into(),
+                },
+                _ => AttachError::BadLayout {
+                    field: "buf_size_bytes",
+                    value: buf_size,
+                },
+            })?;
         layout
             .check_region(region)
             .map_err(|(part, needed, actual)| AttachError::RegionTooSmall {

@@ -49,13 +49,15 @@ pub mod message;
 pub mod payload;
 pub mod reader;
 pub mod region;
+pub mod registry;
 pub mod slot;
 pub mod sync;
 pub mod wake;
 pub mod writer;
 
 pub use error::{
-    AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError, WriteError,
+    AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError,
+    RegisterError, WriteError,
 };
 pub use header::Header;
 pub use layout::{Attached, Config, Layout};

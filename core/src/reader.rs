@@ -21,12 +21,13 @@
 #![forbid(unsafe_code)]
 
 use crate::crc::{message_crc, trailer, Crc32c, TRAILER_SIZE_BYTES};
-use crate::error::{AttachError, CorruptReason, ReadError};
+use crate::error::{AttachError, CorruptReason, ReadError, RegisterError};
 use crate::header::{unpack, word as hw};
 use crate::layout::Layout;
 use crate::message::{MessageId, MessageMeta, MAX_MESSAGE_ID};
 use crate::payload::{crc_words, load_bytes, padded_len, Payload};
 use crate::region::{Region, SlotRef, View};
+use crate::registry;
 use crate::slot::word as sw;
 use crate::sync::{fence, Ordering};
 
@@ -95,6 +96,16 @@ impl Loaded {
 pub struct Reader<R: Region> {
     region: R,
     core: ReaderCore,
+    registration: Option<Registration>,
+}
+
+/// A registered reader's record (blocking mode).
+#[derive(Clone, Copy, Debug)]
+struct Registration {
+    index: u32,
+    token: u64,
+    /// The cursor as last stored.
+    published: u64,
 }
 
 /// The reader's private state (split from the region so that a view of the region and the
@@ -125,9 +136,146 @@ impl<R: Region> Reader<R> {
                 next_id: 1,
                 cached_youngest: 0,
             },
+            registration: None,
         };
         reader.seek(config.start);
         Ok(reader)
+    }
+
+    /// Registers this reader in the queue's registry (blocking mode, DESIGN invariant 9):
+    /// from now on a blocking writer never retires a message this reader has not read, until
+    /// it unregisters (or is dropped, or the writer judges it dead). `name` (up to 24 bytes),
+    /// `pid` and `now_ns` (a monotonic clock shared by the host's processes) are recorded for
+    /// the writer's dead-reader check and `fmq info`. Returns where the reader starts: its
+    /// position, or later if the writer was already retiring past it (the registration
+    /// handshake); the ids in between are not guaranteed and may come back as `Lagged`.
+    pub fn register(
+        &mut self,
+        name: &[u8],
+        pid: u32,
+        now_ns: u64,
+    ) -> Result<MessageId, RegisterError> {
+        if let Some(r) = self.registration {
+            return Err(RegisterError::AlreadyRegistered { index: r.index });
+        }
+        let view = self.view().ok_or(RegisterError::NoRegistry)?;
+        if view.readers_max() == 0 {
+            return Err(RegisterError::NoRegistry);
+        }
+        let (index, token, start) = registry::claim(&view, name, pid, now_ns, self.core.next_id)
+            .ok_or(RegisterError::RegistryFull {
+                readers_max: self.core.layout.readers_max(),
+            })?;
+        self.core.next_id = start;
+        self.registration = Some(Registration {
+            index,
+            token,
+            published: start,
+        });
+        Ok(MessageId(start))
+    }
+
+    /// Gives the registration up (also done on drop): the writer no longer waits for this
+    /// reader. Does nothing for an unregistered reader.
+    pub fn unregister(&mut self) {
+        if let Some(r) = self.registration.take() {
+            if let Some(rec) = self.view().and_then(|v| v.record(r.index as usize)) {
+                registry::release(rec, r.token);
+            }
+        }
+    }
+
+    /// Frees the records of registrations the writer dropped whose processes are gone
+    /// (`is_gone(pid)`); a dropped reader that is alive frees its record itself when it
+    /// learns it was dropped. Returns how many were freed. The fmq crate calls it before
+    /// registering.
+    pub fn reclaim_dropped(&self, mut is_gone: impl FnMut(u32) -> bool) -> u32 {
+        let Some(view) = self.view() else {
+            return 0;
+        };
+        let mut freed = 0;
+        for index in 0..self.core.layout.readers_max() {
+            let Some(rec) =
+                registry::load_record(self.region.stat_words(), &self.core.layout, index)
+            else {
+                break;
+            };
+            if rec.is_dropped()
+                && is_gone(rec.pid())
+                && registry::reclaim(&view, index as usize, rec.owner)
+            {
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// The registry record this reader holds, if registered.
+    pub fn registration(&self) -> Option<u32> {
+        self.registration.map(|r| r.index)
+    }
+
+    /// Records a sign of life (a registered reader that waits long without reading calls it
+    /// more often than the queue's heartbeat limit).
+    pub fn heartbeat(&self, now_ns: u64) {
+        if let Some(r) = self.registration {
+            if let Some(rec) = self.view().and_then(|v| v.record(r.index as usize)) {
+                registry::heartbeat(rec, now_ns);
+            }
+        }
+    }
+
+    /// After a read of a registered reader: whether the writer may be asleep waiting for
+    /// readers to advance (the fmq crate then wakes it with a futex wake on
+    /// [`Reader::cursor_word`]). A fence and a load; false for an unregistered reader.
+    pub fn writer_waiting(&self) -> bool {
+        match (self.registration, self.view()) {
+            (Some(_), Some(view)) => registry::writer_waiting(&view),
+            _ => false,
+        }
+    }
+
+    /// The cursor word of this reader's record (the futex a waiting writer sleeps on).
+    pub fn cursor_word(&self) -> Option<&crate::sync::AtomicU64> {
+        let r = self.registration?;
+        let rec = View::new(&self.region, &self.core.layout)?.record(r.index as usize)?;
+        Some(&rec[registry::word::CURSOR])
+    }
+
+    /// Before a read: a registered reader that the writer dropped learns it.
+    #[inline]
+    fn check_registration(&mut self) -> Result<(), ReadError> {
+        let Some(r) = self.registration else {
+            return Ok(());
+        };
+        match View::new(&self.region, &self.core.layout).and_then(|v| v.record(r.index as usize)) {
+            Some(rec) if registry::still_owned(rec, r.token) => Ok(()),
+            rec => {
+                // Dropped by the writer: the record was kept for this reader to learn it.
+                if let Some(rec) = rec {
+                    registry::release(rec, r.token | registry::DROPPED);
+                }
+                self.registration = None;
+                Err(ReadError::Unregistered { index: r.index })
+            }
+        }
+    }
+
+    /// After a read: a registered reader publishes how far it has read.
+    #[inline]
+    fn publish_cursor(&mut self) {
+        let Some(r) = self.registration.as_mut() else {
+            return;
+        };
+        if r.published == self.core.next_id {
+            return;
+        }
+        if let Some(rec) =
+            View::new(&self.region, &self.core.layout).and_then(|v| v.record(r.index as usize))
+        {
+            registry::publish_cursor(rec, self.core.next_id);
+            r.published = self.core.next_id;
+        }
     }
 
     fn view(&self) -> Option<View<'_>> {
@@ -198,6 +346,13 @@ impl<R: Region> Reader<R> {
     /// Reads the next message into `buf`, returning its metadata; the payload is
     /// `buf[..meta.len]`. On `BufferTooSmall` nothing is consumed.
     pub fn try_read(&mut self, buf: &mut [u8]) -> Result<MessageMeta, ReadError> {
+        self.check_registration()?;
+        let r = self.try_read_inner(buf);
+        self.publish_cursor();
+        r
+    }
+
+    fn try_read_inner(&mut self, buf: &mut [u8]) -> Result<MessageMeta, ReadError> {
         let core = &mut self.core;
         let view = View::new(&self.region, &core.layout).ok_or(ReadError::Empty)?;
         let (id, slot, m) = core.begin(&view)?;
@@ -218,6 +373,16 @@ impl<R: Region> Reader<R> {
     /// generation and checksum). If it does not, `f`'s result is discarded and the error says
     /// why; `f` may have seen torn bytes, so it must not act on them irrevocably.
     pub fn read_with<T, F>(&mut self, f: F) -> Result<(MessageMeta, T), ReadError>
+    where
+        F: FnOnce(&Payload<'_>) -> T,
+    {
+        self.check_registration()?;
+        let r = self.read_with_inner(f);
+        self.publish_cursor();
+        r
+    }
+
+    fn read_with_inner<T, F>(&mut self, f: F) -> Result<(MessageMeta, T), ReadError>
     where
         F: FnOnce(&Payload<'_>) -> T,
     {
@@ -425,6 +590,12 @@ impl ReaderCore {
 fn payload_words<'v>(view: &View<'v>, layout: &Layout, m: &Loaded) -> &'v [crate::sync::AtomicU64] {
     let first = ((m.buf_pos % layout.buf_size_bytes()) / 8) as usize;
     view.buf(first, (padded_len(m.stored_len) / 8) as usize)
+}
+
+impl<R: Region> Drop for Reader<R> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
 }
 
 impl<R: Region> core::fmt::Debug for Reader<R> {

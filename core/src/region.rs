@@ -11,6 +11,7 @@
 
 use crate::header::HEADER_WORDS;
 use crate::layout::Layout;
+use crate::registry::RECORD_WORDS;
 use crate::slot::{self, SLOT_WORDS};
 use crate::sync::AtomicU64;
 
@@ -119,6 +120,7 @@ pub(crate) struct View<'a> {
     stat: &'a [AtomicU64],
     buf: &'a [AtomicU64],
     slots_count: u64,
+    readers_max: usize,
 }
 
 impl<'a> View<'a> {
@@ -131,6 +133,7 @@ impl<'a> View<'a> {
             stat,
             buf,
             slots_count: layout.slots_count().into(),
+            readers_max: layout.readers_max() as usize,
         })
     }
 
@@ -152,6 +155,22 @@ impl<'a> View<'a> {
     pub(crate) fn slot_at(&self, index: usize) -> SlotRef<'a> {
         let start = HEADER_WORDS + index * SLOT_WORDS;
         SlotRef(&self.stat[start..start + SLOT_WORDS])
+    }
+
+    /// Reader record number `index` of the registry, if `index < readers_max`.
+    #[inline]
+    pub(crate) fn record(&self, index: usize) -> Option<&'a [AtomicU64]> {
+        if index >= self.readers_max {
+            return None;
+        }
+        let start = HEADER_WORDS + self.slots_count as usize * SLOT_WORDS + index * RECORD_WORDS;
+        self.stat.get(start..start + RECORD_WORDS)
+    }
+
+    /// Number of reader records.
+    #[inline]
+    pub(crate) fn readers_max(&self) -> usize {
+        self.readers_max
     }
 
     /// `words` words of the buffer from word `start`; the caller has checked the range

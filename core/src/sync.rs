@@ -99,6 +99,33 @@ mod instrumented {
         }
     }
 
+    impl AtomicU64 {
+        /// As `AtomicU64::compare_exchange`, with the ordering mutation applied to the
+        /// success ordering (the failure ordering is capped to it) and the store hook to the
+        /// new value (a dropped store fails the exchange).
+        #[track_caller]
+        #[inline]
+        pub fn compare_exchange(
+            &self,
+            current: u64,
+            new: u64,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<u64, u64> {
+            let success = mutated(Location::caller(), success, Access::Rmw).unwrap_or(success);
+            let failure = match (success, failure) {
+                (Ordering::Relaxed | Ordering::Release, _) => Ordering::Relaxed,
+                (Ordering::Acquire | Ordering::AcqRel, Ordering::SeqCst) => Ordering::Acquire,
+                (_, f) => f,
+            };
+            let addr = self as *const AtomicU64 as usize;
+            if !hook::allows(addr, new) {
+                return Err(self.0.load(failure));
+            }
+            self.0.compare_exchange(current, new, success, failure)
+        }
+    }
+
     /// As `fence`, with the ordering mutation applied (a removed fence does nothing).
     #[track_caller]
     #[inline]
@@ -114,6 +141,7 @@ mod instrumented {
     enum Access {
         Load,
         Store,
+        Rmw,
         Fence,
     }
 
@@ -153,6 +181,7 @@ mod instrumented {
             (Access::Fence, _) => Ordering::Relaxed,
             (Access::Load, Ordering::SeqCst) => Ordering::Acquire,
             (Access::Store, Ordering::SeqCst) => Ordering::Release,
+            (Access::Rmw, Ordering::SeqCst) => Ordering::AcqRel,
             (_, Ordering::AcqRel) => return None,
             _ => Ordering::Relaxed,
         };

@@ -105,6 +105,11 @@ struct WriterCore {
     oldest_id: u64,
     /// Stream position just past the last message put.
     write_pos: u64,
+    /// Blocking mode (`QUEUE_FLAG_BLOCKING`): retirements wait for registered readers.
+    blocking: bool,
+    /// Blocking mode: ids below this may be retired without a new scan of the registry (a
+    /// scan with this intent found every live cursor at or above it).
+    allowed: u64,
 }
 
 impl<R: Region> Writer<R> {
@@ -167,11 +172,11 @@ impl<R: Region> Writer<R> {
                 pack(header::HEADER_SIZE_BYTES, config.queue_flags),
                 config.creation_time_ns,
                 generation,
-                0,
+                pack(layout.readers_max(), 0),
             ];
             line0[0] = MAGIC;
             let crc = header::layout_crc(&line0);
-            line0[hw::LAYOUT_CRC] = pack(0, crc);
+            line0[hw::LAYOUT_CRC] = pack(layout.readers_max(), crc);
             for (i, v) in line0.iter().enumerate().skip(1) {
                 // ORDERING: Relaxed: published by the magic's Release store below.
                 h(i).store(*v, Ordering::Relaxed);
@@ -182,6 +187,8 @@ impl<R: Region> Writer<R> {
             h(hw::WRITER_EPOCH).store(1, Ordering::Relaxed);
             // ORDERING: Relaxed: published by the magic below.
             h(hw::OLDEST_ID).store(1, Ordering::Relaxed);
+            // ORDERING: Relaxed: published by the magic below.
+            h(hw::READER_TIMEOUT_MS).store(config.reader_timeout_ms, Ordering::Relaxed);
             // ORDERING: Release pairs with the Acquire load of the magic in
             // `Layout::from_header`: whoever sees the magic sees the whole header above.
             h(hw::MAGIC).store(MAGIC, Ordering::Release);
@@ -194,6 +201,8 @@ impl<R: Region> Writer<R> {
                 published_next: 1,
                 oldest_id: 1,
                 write_pos: 0,
+                blocking: config.queue_flags & header::QUEUE_FLAG_BLOCKING != 0,
+                allowed: 1,
             },
             generation,
             epoch: 1,
@@ -381,6 +390,8 @@ impl<R: Region> Writer<R> {
                 published_next: new_youngest + 1,
                 oldest_id: new_oldest,
                 write_pos,
+                blocking: attached.queue_flags & header::QUEUE_FLAG_BLOCKING != 0,
+                allowed: new_oldest,
             },
             generation: attached.generation,
             epoch,
@@ -444,7 +455,7 @@ impl<R: Region> Writer<R> {
         self.core.check(msg, 1)?;
         let view =
             View::new(&self.region, &self.core.layout).ok_or(WriteError::CounterExhausted)?;
-        let id = self.core.put(&view, msg);
+        let id = self.core.put(&view, msg)?;
         self.core.commit(&view);
         Ok(MessageId(id))
     }
@@ -465,10 +476,75 @@ impl<R: Region> Writer<R> {
             View::new(&self.region, &self.core.layout).ok_or(WriteError::CounterExhausted)?;
         let mut last = None;
         for m in msgs {
-            last = Some(MessageId(self.core.put(&view, m)));
+            match self.core.put(&view, m) {
+                Ok(id) => last = Some(MessageId(id)),
+                Err(e) => {
+                    // Blocking mode: the messages put so far are published; the caller learns
+                    // how many from `youngest_id` and retries the rest.
+                    self.core.commit(&view);
+                    return Err(e);
+                }
+            }
         }
         self.core.commit(&view);
         Ok(last)
+    }
+
+    /// Whether the queue is in blocking mode (`QUEUE_FLAG_BLOCKING`).
+    pub fn is_blocking(&self) -> bool {
+        self.core.blocking
+    }
+
+    /// A snapshot of reader record `index` of the registry (`None` past it).
+    pub fn reader_record(&self, index: u32) -> Option<crate::registry::ReaderRecord> {
+        crate::registry::load_record(self.region.stat_words(), &self.core.layout, index)
+    }
+
+    /// Unregisters a registered reader that the caller judged dead (its process gone, or
+    /// its heartbeat too old), if record `index` still has owner `owner` (a snapshot's): the
+    /// writer stops waiting for it, and the reader, should it come back, gets
+    /// `ReadError::Unregistered`. Counts it in the header's `readers_dropped`. Returns
+    /// whether it was dropped.
+    pub fn drop_reader(&mut self, index: u32, owner: u64) -> bool {
+        let Some(view) = View::new(&self.region, &self.core.layout) else {
+            return false;
+        };
+        let Some(rec) = view.record(index as usize) else {
+            return false;
+        };
+        if !crate::registry::is_live(owner) {
+            return false;
+        }
+        // ORDERING: Relaxed (success and failure): the writer's own decision; it publishes
+        // nothing (the reader it drops is judged dead, and a live one only learns of it).
+        let relaxed = Ordering::Relaxed;
+        let dropped = rec[crate::registry::word::OWNER]
+            .compare_exchange(owner, owner | crate::registry::DROPPED, relaxed, relaxed)
+            .is_ok();
+        if dropped {
+            let counter = view.header(hw::READERS_DROPPED);
+            // ORDERING: Relaxed: a counter for `fmq info`, written only by the writer.
+            let n = counter.load(Ordering::Relaxed);
+            // ORDERING: Relaxed: as above.
+            counter.store(n.wrapping_add(1), Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    /// Blocking mode, before sleeping on a registered reader's cursor: sets the waiting flag
+    /// and returns the cursor word to sleep on (futex on its low 32 bits, expecting `seen`),
+    /// or `None` if the cursor already moved from `seen` (no sleep). Clear the flag with
+    /// [`Writer::end_wait`].
+    pub fn prepare_wait(&self, index: u32, seen: u64) -> Option<&crate::sync::AtomicU64> {
+        let view = View::new(&self.region, &self.core.layout)?;
+        crate::registry::prepare_wait(&view, index, seen)
+    }
+
+    /// Clears the waiting flag set by [`Writer::prepare_wait`].
+    pub fn end_wait(&self) {
+        if let Some(view) = View::new(&self.region, &self.core.layout) {
+            crate::registry::end_wait(&view);
+        }
     }
 
     /// The youngest published id (0 before the first message).
@@ -532,8 +608,10 @@ impl WriterCore {
         Ok(())
     }
 
-    /// Steps 1-5 for one checked message; returns its id (not yet committed).
-    fn put(&mut self, view: &View<'_>, msg: &NewMessage<'_>) -> u64 {
+    /// Steps 1-5 for one checked message; returns its id (not yet committed). In blocking
+    /// mode `Blocked` when a registered reader holds back the retirement: nothing of the
+    /// message was stored.
+    fn put(&mut self, view: &View<'_>, msg: &NewMessage<'_>) -> Result<u64, WriteError> {
         let id = self.next_id;
         let b = self.layout.buf_size_bytes();
         let len = msg.payload.len() as u64;
@@ -545,7 +623,7 @@ impl WriterCore {
             self.write_pos
         };
         let end = start + padded;
-        self.retire(view, id, end);
+        self.retire(view, id, end)?;
 
         let first_word = ((start % b) / 8) as usize;
         store_bytes(view.buf(first_word, (padded / 8) as usize), msg.payload);
@@ -588,13 +666,17 @@ impl WriterCore {
         slot.stamp().store(id, Ordering::Release);
         self.next_id = id + 1;
         self.write_pos = end;
-        id
+        Ok(id)
     }
 
     /// Retires, oldest first, every message that message `id` (bytes up to stream position
     /// `end`) forces out: its slot's previous occupant, and every message starting before
     /// `end - buf_size` (whose bytes the new payload reuses, or which precedes one that does).
-    fn retire(&mut self, view: &View<'_>, id: u64, end: u64) {
+    ///
+    /// In blocking mode, retiring up to `o` first needs every live registered reader's cursor
+    /// at `o` or above (a scan of the registry, skipped while `o <= allowed`); otherwise
+    /// `Blocked`, with nothing stored but an early commit of a batch.
+    fn retire(&mut self, view: &View<'_>, id: u64, end: u64) -> Result<(), WriteError> {
         let s = u64::from(self.layout.slots_count());
         let limit = end.saturating_sub(self.layout.buf_size_bytes());
         let first = self.oldest_id;
@@ -615,7 +697,17 @@ impl WriterCore {
             o += 1;
         }
         if o == first {
-            return;
+            return Ok(());
+        }
+        if self.blocking && o > self.allowed {
+            if let Some((reader, cursor)) = crate::registry::scan(view, o) {
+                return Err(WriteError::Blocked {
+                    reader,
+                    cursor,
+                    needed: o,
+                });
+            }
+            self.allowed = o;
         }
         self.oldest_id = o;
         // ORDERING: Release pairs with the reader's Acquire load of `oldest_id` on its
@@ -633,6 +725,7 @@ impl WriterCore {
         // second stamp load: a reader whose copy saw any byte stored after this fence sees its
         // stamp EMPTY (or newer) and discards the copy.
         fence(Ordering::Release);
+        Ok(())
     }
 
     /// Step 6: publishes everything put so far.

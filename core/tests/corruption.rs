@@ -111,6 +111,9 @@ fn check_reads(reg: &HeapRegion, o: &Oracle, what: &str) {
                 Err(ReadError::BufferTooSmall { needed }) => {
                     panic!("{what}: BufferTooSmall({needed}) with a buffer-sized buffer")
                 }
+                Err(e @ ReadError::Unregistered { .. }) => {
+                    panic!("{what}: {e:?} for a reader that never registered")
+                }
             }
         }
     }

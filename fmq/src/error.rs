@@ -238,6 +238,13 @@ pub enum ReadError {
     },
     /// The queue was formatted again in place since this reader attached: open it again.
     GenerationChanged,
+    /// Blocking mode: the writer unregistered this registered reader as dead (its heartbeat
+    /// was older than the queue's reader timeout); nothing was read. The reader goes on
+    /// unregistered and may register again.
+    Unregistered {
+        /// The record it held.
+        index: u32,
+    },
     /// The queue's files were replaced (re-created) since this reader opened them: open it
     /// again.
     Replaced,
@@ -278,9 +285,37 @@ impl ReadError {
                 | ReadError::Corrupt { .. }
                 | ReadError::BadCompressed { .. }
                 | ReadError::TooLarge { .. }
+                | ReadError::Unregistered { .. }
         )
     }
 }
+
+/// Why [`Reader::register`](crate::Reader::register) failed.
+#[derive(Debug)]
+pub enum RegisterError {
+    /// The protocol refused it (no registry, all records taken, registered already).
+    Core(fmq_core::RegisterError),
+    /// The reader's mapping is read-only (a queue this user cannot write): a registered
+    /// reader writes its record.
+    ReadOnly {
+        /// The queue.
+        queue: String,
+    },
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::Core(e) => write!(f, "cannot register: {e}"),
+            RegisterError::ReadOnly { queue } => write!(
+                f,
+                "cannot register with queue {queue}: its files are not writable by this user"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -306,6 +341,11 @@ impl fmt::Display for ReadError {
                 "message {id} claims {raw_len} bytes uncompressed, above the limit of {max}"
             ),
             ReadError::GenerationChanged => write!(f, "queue was re-created; open it again"),
+            ReadError::Unregistered { index } => write!(
+                f,
+                "the writer unregistered this reader (record {index}) as dead; it reads on \
+                 unregistered"
+            ),
             ReadError::Replaced => write!(f, "queue files were replaced; open it again"),
             ReadError::Removed => write!(f, "queue was removed"),
             ReadError::Truncated { file, len, mapped } => write!(
@@ -335,6 +375,7 @@ impl From<fmq_core::ReadError> for ReadError {
             fmq_core::ReadError::BufferTooSmall { .. } => ReadError::GenerationChanged,
             fmq_core::ReadError::Corrupt { id, reason } => ReadError::Corrupt { id, reason },
             fmq_core::ReadError::GenerationChanged { .. } => ReadError::GenerationChanged,
+            fmq_core::ReadError::Unregistered { index } => ReadError::Unregistered { index },
         }
     }
 }

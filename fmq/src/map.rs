@@ -6,7 +6,7 @@
 //! an 8-byte atomic, so there is no data race (DESIGN invariant 3).
 //!
 //! * Shared memory: one segment, the stat part at offset 0 and the buffer right after it
-//!   (offset `256 + 64 * slots_count`, a multiple of 64).
+//!   (offset `256 + 64 * slots_count + 64 * readers_max`, a multiple of 64).
 //! * Files: `NAME.stat` whole, and `NAME.buf` from byte 64: the first 64 bytes of `.buf` are a
 //!   buffer header (magic `\x89FMB\r\n\x1a\n`, the queue's generation, the buffer size), so
 //!   a `.buf` that belongs to another queue, or to an earlier formatting, is refused.
@@ -148,7 +148,8 @@ impl Region for MappedRegion {
     }
 }
 
-/// The stat-part size the header's slot count implies, if it fits in `avail` bytes.
+/// The stat-part size the header's slot count and registry size imply, if it fits in `avail`
+/// bytes.
 fn stat_len_from_header(stat: &[AtomicU64], avail: u64) -> Option<u64> {
     let h = Header::load(stat)?;
     if h.magic != MAGIC {
@@ -156,7 +157,11 @@ fn stat_len_from_header(stat: &[AtomicU64], avail: u64) -> Option<u64> {
     }
     let len = u64::from(h.slots_count)
         .checked_mul(u64::from(SLOT_SIZE_BYTES))?
-        .checked_add(HEADER_WORDS as u64 * 8)?;
+        .checked_add(HEADER_WORDS as u64 * 8)?
+        .checked_add(
+            u64::from(h.readers_max)
+                .checked_mul(u64::from(fmq_core::layout::READER_RECORD_SIZE_BYTES))?,
+        )?;
     (len <= avail).then_some(len)
 }
 

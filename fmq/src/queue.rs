@@ -54,6 +54,24 @@ pub struct QueueInfo {
     pub bytes_used: u64,
     /// The slot table (when asked for).
     pub slots: Option<Vec<Slot>>,
+    /// Blocking mode flag.
+    pub blocking: bool,
+    /// The reader registry's records that are in use (live or dropped), with each live
+    /// reader's lag (`youngest_id + 1 - cursor`) and whether its process exists.
+    pub readers: Vec<RegisteredReader>,
+}
+
+/// A record of the reader registry, as `fmq info` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredReader {
+    /// The record as loaded.
+    pub record: fmq_core::registry::ReaderRecord,
+    /// Messages published that it has not read yet.
+    pub lag: u64,
+    /// Whether its pid names a living process.
+    pub alive: bool,
+    /// Milliseconds since its last heartbeat (its clock and ours are `CLOCK_MONOTONIC`).
+    pub heartbeat_age_ms: u64,
 }
 
 fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, OpenError> {
@@ -78,6 +96,17 @@ pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
             .filter_map(|i| inspect::load_slot(&region, i))
             .collect()
     });
+    let now = crate::wait::monotonic_ns();
+    let readers = (0..layout.readers_max())
+        .filter_map(|i| fmq_core::registry::load_record(region.stat_words(), &layout, i))
+        .filter(|r| r.owner != 0)
+        .map(|record| RegisteredReader {
+            lag: (header.youngest_id + 1).saturating_sub(record.cursor),
+            alive: crate::lock::pid_alive(record.pid()),
+            heartbeat_age_ms: now.saturating_sub(record.heartbeat_ns) / 1_000_000,
+            record,
+        })
+        .collect();
     let files = region
         .files()
         .map(|f| {
@@ -102,6 +131,8 @@ pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
         present_count,
         bytes_used,
         slots,
+        blocking: header.queue_flags & fmq_core::header::QUEUE_FLAG_BLOCKING != 0,
+        readers,
     })
 }
 

@@ -13,11 +13,11 @@ use fmq_core::sync::Ordering;
 use fmq_core::{LagPolicy, MessageId, MessageMeta, Region, StartAt};
 
 use crate::compress::{lz4_decompress, lz4_max_expanded, Compression};
-use crate::error::{OpenError, ReadError};
+use crate::error::{OpenError, ReadError, RegisterError};
 use crate::lock::pid_alive;
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
-use crate::wait::{sleep_on_commit, WaitStrategy};
+use crate::wait::{monotonic_ns, sleep_on_commit, wake_writer, WaitStrategy};
 
 /// How a reader opens a queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,8 +237,51 @@ impl Reader {
         }
     }
 
+    /// Registers this reader with the queue's reader registry under `name` (up to 24 bytes
+    /// kept): in a blocking queue the writer then never overwrites a message this reader
+    /// has not read, and waits for it instead (DESIGN invariant 9). Returns the id it reads
+    /// next. The registration ends when the reader is dropped, or when the writer judges it
+    /// dead (its process gone, or no read or wait for longer than the queue's reader
+    /// timeout): the next read then returns `ReadError::Unregistered`.
+    pub fn register(&mut self, name: &str) -> Result<MessageId, RegisterError> {
+        if !self.core.region().is_writable() {
+            return Err(RegisterError::ReadOnly {
+                queue: self.queue.spec().into(),
+            });
+        }
+        self.core
+            .reclaim_dropped(|pid| !crate::lock::pid_alive(pid));
+        self.core
+            .register(name.as_bytes(), std::process::id(), monotonic_ns())
+            .map_err(RegisterError::Core)
+    }
+
+    /// The registry record this reader holds, if registered.
+    pub fn registration(&self) -> Option<u32> {
+        self.core.registration()
+    }
+
+    /// Gives up the registration (the writer stops waiting for this reader).
+    pub fn unregister(&mut self) {
+        self.core.unregister();
+    }
+
     /// Reads and validates the next message into `scratch` (and `out` if compressed).
     fn next(&mut self) -> Result<(MessageMeta, bool), ReadError> {
+        if self.core.registration().is_none() {
+            return self.next_unregistered();
+        }
+        self.core.heartbeat(monotonic_ns());
+        let got = self.next_unregistered();
+        if self.core.writer_waiting() {
+            if let Some(cursor) = self.core.cursor_word() {
+                wake_writer(cursor);
+            }
+        }
+        got
+    }
+
+    fn next_unregistered(&mut self) -> Result<(MessageMeta, bool), ReadError> {
         let meta = loop {
             match self.core.try_read(&mut self.scratch) {
                 Ok(meta) => break meta,

@@ -89,6 +89,36 @@ pub(crate) fn wake_sleepers(commit: &AtomicU64, sleepers: &AtomicU64) {
     }
 }
 
+/// Nanoseconds of `CLOCK_MONOTONIC`: one clock for every process of the host, so that a
+/// writer can compare a registered reader's heartbeat with its own now.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY:
+    // 1. `ts` is a valid, writable timespec that outlives the call.
+    // 2. CLOCK_MONOTONIC exists on every system fmq supports; on failure `ts` stays zero.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Writer side of blocking mode: sleeps until a registered reader's cursor word differs from
+/// `seen` (or `timeout`, at most one slice). The caller set the waiting flag first
+/// (`fmq_core::Writer::prepare_wait`).
+pub(crate) fn sleep_on_cursor(cursor: &AtomicU64, seen: u64, timeout: Duration) {
+    futex_wait(cursor, seen as u32, timeout.min(SLEEP_SLICE));
+}
+
+/// Reader side of blocking mode: wakes a writer asleep on this reader's cursor word.
+pub(crate) fn wake_writer(cursor: &AtomicU64) {
+    futex_wake_all(cursor);
+}
+
 #[cfg(target_os = "linux")]
 fn futex_wait(word: &AtomicU64, expected_low: u32, timeout: Duration) {
     let ts = libc::timespec {

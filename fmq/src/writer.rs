@@ -12,7 +12,7 @@
 //! * Every commit is followed by `wait::wake_sleepers` (a fence and a load; a syscall only
 //!   when a reader sleeps).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fmq_core::slot::MSG_FLAG_COMPRESSED;
 use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
@@ -22,7 +22,7 @@ use crate::error::OpenError;
 use crate::lock::{Locking, WriterLock};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
-use crate::wait::wake_sleepers;
+use crate::wait::{monotonic_ns, sleep_on_cursor, wake_sleepers};
 
 /// How to create a queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,14 @@ pub struct CreateOptions {
     pub mode: u32,
     /// Locking, unless `FMQ_USE_FILE_LOCKING` says otherwise.
     pub locking: Locking,
+    /// Blocking (archive) mode: the writer never overwrites a message that a live
+    /// registered reader has not read (DESIGN invariant 9). Needs `readers_max >= 1`.
+    pub blocking: bool,
+    /// Reader records in the registry (0: none; readers cannot register).
+    pub readers_max: u32,
+    /// Blocking mode: a registered reader whose heartbeat is older than this is judged dead
+    /// and unregistered (zero: only a reader whose process is gone). Stored in the queue.
+    pub reader_timeout: Duration,
 }
 
 impl Default for CreateOptions {
@@ -50,6 +58,9 @@ impl Default for CreateOptions {
             force: false,
             mode: 0o644,
             locking: Locking::On,
+            blocking: false,
+            readers_max: 0,
+            reader_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -70,7 +81,58 @@ pub struct Writer {
     compression: Compression,
     scratch: Vec<u8>,
     recovery: Option<RecoveryReport>,
+    /// Blocking mode: how long a write waits for registered readers (`None`: as long as
+    /// they live).
+    write_timeout: Option<Duration>,
+    /// Blocking mode: registered readers this writer unregistered as dead, oldest first.
+    dropped: Vec<DroppedReader>,
 }
+
+/// A registered reader that a blocking writer unregistered as dead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedReader {
+    /// Its record.
+    pub index: u32,
+    /// Its pid.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+    /// The id it would have read next.
+    pub cursor: u64,
+    /// Why it was judged dead.
+    pub reason: DropReason,
+}
+
+/// Why a registered reader was judged dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Its process no longer exists.
+    ProcessGone,
+    /// Its heartbeat was older than the queue's reader timeout.
+    HeartbeatTimeout {
+        /// How old it was, in milliseconds.
+        age_ms: u64,
+    },
+}
+
+impl std::fmt::Display for DroppedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unregistered reader {} ({:?}, pid {}) at id {}: ",
+            self.index, self.name, self.pid, self.cursor
+        )?;
+        match self.reason {
+            DropReason::ProcessGone => write!(f, "its process is gone"),
+            DropReason::HeartbeatTimeout { age_ms } => {
+                write!(f, "no heartbeat for {age_ms} ms")
+            }
+        }
+    }
+}
+
+/// Spins before a blocked writer sleeps on the slowest reader's cursor.
+const BLOCKED_SPINS: u32 = 200;
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,11 +153,18 @@ impl Writer {
                 queue: queue.spec().into(),
             });
         }
+        let blocking_flag = if opts.blocking {
+            fmq_core::header::QUEUE_FLAG_BLOCKING
+        } else {
+            0
+        };
         let config = Config {
             slots_count: opts.slots_count,
             buf_size_bytes: opts.buf_size_bytes,
-            queue_flags: opts.compression.codec(),
+            queue_flags: opts.compression.codec() | blocking_flag,
             creation_time_ns: now_ns().max(1) as u64,
+            readers_max: opts.readers_max,
+            reader_timeout_ms: opts.reader_timeout.as_millis().min(u128::from(u64::MAX)) as u64,
         };
         let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
         let (region, renames) = MappedRegion::create_temp(
@@ -130,6 +199,8 @@ impl Writer {
             compression: opts.compression,
             scratch: Vec::new(),
             recovery: None,
+            write_timeout: None,
+            dropped: Vec::new(),
         })
     }
 
@@ -180,6 +251,8 @@ impl Writer {
             compression,
             scratch: Vec::new(),
             recovery: Some(report),
+            write_timeout: None,
+            dropped: Vec::new(),
         })
     }
 
@@ -202,30 +275,163 @@ impl Writer {
     }
 
     /// Appends a message (compressing it if the queue compresses and it is smaller so).
+    /// In blocking mode it waits while a registered reader has not read a message the write
+    /// must retire (see [`Writer::set_write_timeout`]).
     pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
-        let id = match self.compress(msg) {
-            Some(n) => {
-                let compressed = NewMessage {
-                    payload: &self.scratch[..n],
-                    ..*msg
+        let compressed_len = self.compress(msg);
+        let started = Instant::now();
+        let mut spins = 0;
+        loop {
+            let got = match compressed_len {
+                Some(n) => {
+                    let compressed = NewMessage {
+                        payload: &self.scratch[..n],
+                        ..*msg
+                    }
+                    .compressed(msg.payload.len() as u64);
+                    self.core.write_message(&compressed)
                 }
-                .compressed(msg.payload.len() as u64);
-                self.core.write_message(&compressed)?
+                None => self.core.write_message(msg),
+            };
+            match got {
+                Ok(id) => {
+                    self.wake();
+                    return Ok(id);
+                }
+                Err(WriteError::Blocked { reader, cursor, .. }) => {
+                    self.wait_for_reader(reader, cursor, started, &mut spins)?;
+                }
+                Err(e) => return Err(e),
             }
-            None => self.core.write_message(msg)?,
-        };
+        }
+    }
+
+    /// Blocking mode: how long a write may wait for registered readers before it fails
+    /// with `WriteError::TimedOut` (`None`, the default: as long as they live; dead readers
+    /// are unregistered and stop holding it back).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
+    }
+
+    /// Registered readers this writer unregistered as dead since the last call (the
+    /// header's `readers_dropped` counts them for `fmq info`).
+    pub fn take_dropped_readers(&mut self) -> Vec<DroppedReader> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// One step of waiting for the registered reader at record `index`, last seen at
+    /// `cursor`: unregisters it if dead, fails if the write timeout passed, spins a while,
+    /// then sleeps on its cursor's futex (at most one 50 ms slice).
+    fn wait_for_reader(
+        &mut self,
+        index: u32,
+        cursor: u64,
+        started: Instant,
+        spins: &mut u32,
+    ) -> Result<(), WriteError> {
+        // Readers that were waiting for this write have something to read meanwhile.
         self.wake();
-        Ok(id)
+        if self.drop_if_dead(index) {
+            return Ok(());
+        }
+        let waited = started.elapsed();
+        if self.write_timeout.is_some_and(|t| waited >= t) {
+            return Err(WriteError::TimedOut {
+                reader: index,
+                cursor,
+                waited_ms: waited.as_millis().min(u128::from(u64::MAX)) as u64,
+            });
+        }
+        if *spins < BLOCKED_SPINS {
+            *spins += 1;
+            std::hint::spin_loop();
+            return Ok(());
+        }
+        let left = self
+            .write_timeout
+            .map_or(Duration::MAX, |t| t.saturating_sub(waited));
+        if let Some(word) = self.core.prepare_wait(index, cursor) {
+            sleep_on_cursor(word, cursor, left);
+        }
+        self.core.end_wait();
+        Ok(())
+    }
+
+    /// Unregisters the registered reader at record `index` if its process is gone or its
+    /// heartbeat is older than the queue's reader timeout; returns whether it did.
+    fn drop_if_dead(&mut self, index: u32) -> bool {
+        let Some(rec) = self.core.reader_record(index) else {
+            return false;
+        };
+        if !rec.is_live() {
+            return false;
+        }
+        let timeout_ms = self.reader_timeout_ms();
+        let age_ms = monotonic_ns().saturating_sub(rec.heartbeat_ns) / 1_000_000;
+        let reason = if rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid()) {
+            DropReason::ProcessGone
+        } else if timeout_ms > 0 && age_ms > timeout_ms {
+            DropReason::HeartbeatTimeout { age_ms }
+        } else {
+            return false;
+        };
+        if !self.core.drop_reader(index, rec.owner) {
+            return false;
+        }
+        let event = DroppedReader {
+            index,
+            pid: rec.pid(),
+            name: String::from_utf8_lossy(rec.name()).into_owned(),
+            cursor: rec.cursor,
+            reason,
+        };
+        self.dropped.push(event);
+        true
+    }
+
+    /// The queue's reader timeout (blocking mode), in milliseconds; 0: none.
+    pub fn reader_timeout_ms(&self) -> u64 {
+        fmq_core::Header::load(fmq_core::Region::stat_words(self.core.region()))
+            .map_or(0, |h| h.reader_timeout_ms)
+    }
+
+    /// Whether the queue is in blocking mode.
+    pub fn is_blocking(&self) -> bool {
+        self.core.is_blocking()
     }
 
     /// Appends messages with one commit (one wake); returns the last id, `None` if empty.
     /// Compressed queues compress each message.
+    ///
+    /// In blocking mode a batch that must wait for registered readers is published in parts:
+    /// the messages before the wait are readable while the writer waits.
     pub fn write_batch(
         &mut self,
         msgs: &[NewMessage<'_>],
     ) -> Result<Option<MessageId>, WriteError> {
         let last = if self.compression == Compression::None {
-            self.core.write_batch(msgs)?
+            let started = Instant::now();
+            let mut spins = 0;
+            let mut rest = msgs;
+            loop {
+                let before = self.core.youngest_id().0;
+                match self.core.write_batch(rest) {
+                    Ok(last) => break last,
+                    Err(WriteError::Blocked { reader, cursor, .. }) => {
+                        let done = (self.core.youngest_id().0 - before) as usize;
+                        rest = &rest[done.min(rest.len())..];
+                        self.wait_for_reader(reader, cursor, started, &mut spins)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if self.core.is_blocking() {
+            // Compressed and blocking: one message at a time (each waits as needed).
+            let mut last = None;
+            for m in msgs {
+                last = Some(self.write_message(m)?);
+            }
+            last
         } else {
             let mut bufs: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
             for m in msgs {

@@ -179,6 +179,8 @@ fn small_queue(input: &mut Input<'_>) -> (u32, u64) {
 fn format(slots: u32, buf: u64) -> (HeapRegion, fmq_core::Config) {
     let cfg = fmq_core::Config {
         creation_time_ns: 1_000,
+        readers_max: 0,
+        reader_timeout_ms: 0,
         ..crate::config(slots, buf)
     };
     let layout = Layout::from_config(&cfg).expect("a valid small config");
@@ -560,6 +562,9 @@ fn read_static(
             }
             Err(e @ ReadError::GenerationChanged { .. }) => {
                 panic!("{e:?} in a region that nobody writes")
+            }
+            Err(e @ ReadError::Unregistered { .. }) => {
+                panic!("{e:?} for a reader that never registered")
             }
         }
     }
@@ -1174,6 +1179,9 @@ pub fn mutating_reader(data: &[u8]) {
                         | ReadError::Corrupt { .. }
                         | ReadError::GenerationChanged { .. },
                     ) => {}
+                    Err(e @ ReadError::Unregistered { .. }) => {
+                        panic!("{e:?} for a reader that never registered")
+                    }
                 }
             }
             6 => {

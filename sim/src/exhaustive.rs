@@ -176,6 +176,8 @@ fn play(
             buf_size_bytes: sc.buf_size_bytes,
             queue_flags: 0,
             creation_time_ns: 1_000,
+            readers_max: 0,
+            reader_timeout_ms: 0,
         },
         file_backed,
         plan,

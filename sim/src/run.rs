@@ -83,6 +83,8 @@ pub fn run(seed: u64, options: &Options) -> Result<RunStats, Failure> {
             buf_size_bytes: swarm.buf_size_bytes,
             queue_flags: 0,
             creation_time_ns: 1_000,
+            readers_max: 0,
+            reader_timeout_ms: 0,
         },
         file_backed: swarm.file_backed,
         plan: CrashPlan::PerOp {

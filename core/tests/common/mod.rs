@@ -107,6 +107,8 @@ pub fn config(slots: u32, buf: u64) -> Config {
         slots_count: slots,
         buf_size_bytes: buf,
         creation_time_ns: 1_000,
+        readers_max: 0,
+        reader_timeout_ms: 0,
         ..Config::default()
     }
 }

@@ -1,0 +1,300 @@
+//! Blocking (archive) mode with real processes (DESIGN invariant 9): registered reader
+//! processes hold a blocking writer back and lose nothing; a SIGKILLed registered reader is
+//! detected by its pid and the writer resumes; a stopped one (alive, silent) is unregistered
+//! once its heartbeat is older than the queue's reader timeout, and is told so when it comes
+//! back. The test binary re-executes itself as the reader processes (`child_process_entry`).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fmq::{CreateOptions, DropReason, ReadError, Reader, StartAt, WriteError, Writer};
+
+const ENTRY: &str = "child_process_entry";
+
+fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
+}
+
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Role `registered`: registers as `FMQ_TEST_NAME` from the oldest message and reads
+/// `FMQ_TEST_COUNT` messages, sleeping `FMQ_TEST_PACE_US` after each; every id must come in
+/// order with its payload, no lag. With `FMQ_TEST_STOP_AFTER=k` it stops reading after `k`
+/// messages, says `STUCK`, and waits for its stdin to close (the parent kills or stops it),
+/// then reads once more and reports what that read returned.
+fn registered_child() {
+    let spec = env("FMQ_TEST_SPEC");
+    let n: u64 = env("FMQ_TEST_COUNT").parse().unwrap();
+    let pace = Duration::from_micros(env("FMQ_TEST_PACE_US").parse().unwrap());
+    let stop_after: Option<u64> = std::env::var("FMQ_TEST_STOP_AFTER")
+        .ok()
+        .map(|v| v.parse().unwrap());
+    let mut r = Reader::open(&spec, from(StartAt::Oldest)).unwrap();
+    let start = r.register(&env("FMQ_TEST_NAME")).unwrap();
+    say(&format!("READY start={}", start.0));
+    let mut lags = 0;
+    let mut received = 0;
+    let mut next = start.0;
+    while received < n {
+        if stop_after == Some(received) {
+            say("STUCK");
+            let mut sink = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink).unwrap();
+            let after = match r.read(Some(Duration::from_secs(5))) {
+                Err(ReadError::Unregistered { .. }) => "unregistered",
+                Ok(_) => "message",
+                Err(_) => "error",
+            };
+            say(&format!(
+                "RESULT received={received} lags={lags} after={after}"
+            ));
+            return;
+        }
+        match r.read(Some(Duration::from_secs(20))) {
+            Ok(m) => {
+                assert_eq!(m.meta.id.0, next, "ids in order, none skipped");
+                assert_eq!(m.data, &payload_for(next)[..], "payload of {next}");
+                next += 1;
+                received += 1;
+            }
+            Err(ReadError::Lagged { .. }) => lags += 1,
+            Err(e) => panic!("registered reader at {next}: {e}"),
+        }
+        if !pace.is_zero() {
+            std::thread::sleep(pace);
+        }
+    }
+    say(&format!(
+        "RESULT received={received} lags={lags} after=none"
+    ));
+}
+
+#[test]
+#[ignore = "child-process entry point, run by the other tests of this file"]
+fn child_process_entry() {
+    match std::env::var(CHILD_ENV).as_deref() {
+        Ok("registered") => registered_child(),
+        Ok(other) => panic!("unknown child role {other}"),
+        Err(_) => {}
+    }
+}
+
+fn registered(spec: &str, name: &str, count: u64, pace_us: u64) -> Command {
+    let mut c = child_command(ENTRY, "registered");
+    c.env("FMQ_TEST_SPEC", spec)
+        .env("FMQ_TEST_NAME", name)
+        .env("FMQ_TEST_COUNT", count.to_string())
+        .env("FMQ_TEST_PACE_US", pace_us.to_string());
+    c
+}
+
+fn blocking(slots: u32, readers_max: u32, reader_timeout: Duration) -> CreateOptions {
+    CreateOptions {
+        blocking: true,
+        readers_max,
+        reader_timeout,
+        ..small(slots, 64 << 10)
+    }
+}
+
+fn write_all(w: &mut Writer, ids: std::ops::RangeInclusive<u64>) {
+    for id in ids {
+        let (t, s) = types_for(id);
+        assert_eq!(w.write(t, s, &payload_for(id)).unwrap().0, id);
+    }
+}
+
+fn finish_ok(r: &mut ChildProc, what: &str) -> String {
+    let (status, out, err) = r.finish(Duration::from_secs(60));
+    assert!(status.success(), "{what}: {status}\n{out}\n{err}");
+    result_line(&out)
+        .unwrap_or_else(|| panic!("{what}: no result\n{out}\n{err}"))
+        .to_string()
+}
+
+fn slow_reader_throttles_the_writer_and_loses_nothing(b: Backend) {
+    const N: u64 = 2_000;
+    let q = TestQueue::new(b, "throttle");
+    let mut w = Writer::create(&q.spec, &blocking(16, 4, Duration::from_secs(10))).unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut r = ChildProc::spawn(&mut registered(&q.spec, "slow", N, 200));
+    assert_eq!(r.wait_line("READY"), "start=1");
+    let started = Instant::now();
+    // A 16-slot queue and 2,000 messages: without blocking the reader would be overrun
+    // (it sleeps 200 us per message, the writer takes about 1 us).
+    write_all(&mut w, 1..=N);
+    let line = finish_ok(&mut r, "slow registered reader");
+    assert_eq!(
+        (field::<u64>(&line, "received"), field::<u64>(&line, "lags")),
+        (N, 0),
+        "{line}"
+    );
+    assert!(w.take_dropped_readers().is_empty());
+    println!(
+        "{b:?}: {N} messages through 16 slots to a 200 us/message reader in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn slow_registered_reader_process_throttles_a_blocking_writer_and_loses_nothing() {
+    slow_reader_throttles_the_writer_and_loses_nothing(Backend::Shm);
+    slow_reader_throttles_the_writer_and_loses_nothing(Backend::File);
+}
+
+#[test]
+fn registered_readers_at_different_paces_all_receive_every_message() {
+    const N: u64 = 3_000;
+    let q = TestQueue::new(Backend::Shm, "paces");
+    let mut w = Writer::create(&q.spec, &blocking(32, 4, Duration::from_secs(10))).unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut readers: Vec<ChildProc> = [(0, "fast"), (20, "medium"), (100, "slow")]
+        .iter()
+        .map(|&(pace, name)| ChildProc::spawn(&mut registered(&q.spec, name, N, pace)))
+        .collect();
+    for r in &mut readers {
+        assert_eq!(r.wait_line("READY"), "start=1");
+    }
+    let info = fmq::queue::info(&q.spec, false).unwrap();
+    assert_eq!(info.readers.len(), 3, "three records in use");
+    assert!(info.readers.iter().all(|r| r.record.is_live() && r.alive));
+    write_all(&mut w, 1..=N);
+    for (i, r) in readers.iter_mut().enumerate() {
+        let line = finish_ok(r, &format!("reader {i}"));
+        assert_eq!(
+            (field::<u64>(&line, "received"), field::<u64>(&line, "lags")),
+            (N, 0),
+            "reader {i}: {line}"
+        );
+    }
+    // Readers that exit give their records back.
+    assert!(fmq::queue::info(&q.spec, false)
+        .unwrap()
+        .readers
+        .iter()
+        .all(|r| !r.record.is_live()));
+}
+
+#[test]
+fn sigkilled_registered_reader_is_detected_and_the_writer_resumes() {
+    let q = TestQueue::new(Backend::Shm, "killed");
+    let mut w = Writer::create(&q.spec, &blocking(8, 2, Duration::ZERO)).unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(20)));
+    let mut cmd = registered(&q.spec, "doomed", 100, 0);
+    cmd.env("FMQ_TEST_STOP_AFTER", "3")
+        .stdin(std::process::Stdio::piped());
+    let mut r = ChildProc::spawn(&mut cmd);
+    r.wait_line("READY");
+    write_all(&mut w, 1..=8);
+    r.wait_line("STUCK");
+    let pid = r.id();
+    let spec = q.spec.clone();
+    // The writer blocks on message 12 (the reader read 3 of 8 slots' worth); kill the reader
+    // once the writer is waiting for it.
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        write_all(&mut w, 9..=40);
+        (w, started.elapsed())
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fmq::queue::info(&spec, false)
+        .unwrap()
+        .header
+        .writer_waiting
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the writer never waited");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    r.kill();
+    let (mut w, took) = writer.join().unwrap();
+    let dropped = w.take_dropped_readers();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(
+        (
+            dropped[0].pid,
+            dropped[0].name.as_str(),
+            dropped[0].cursor,
+            dropped[0].reason
+        ),
+        (pid, "doomed", 4, DropReason::ProcessGone)
+    );
+    let info = fmq::queue::info(&q.spec, false).unwrap();
+    assert_eq!(info.header.readers_dropped, 1);
+    assert_eq!(info.header.youngest_id, 40);
+    println!("writer resumed {took:?} after it began waiting for the killed reader");
+}
+
+#[test]
+fn silent_registered_reader_is_dropped_after_the_reader_timeout_and_told_when_it_comes_back() {
+    let timeout = Duration::from_millis(300);
+    let q = TestQueue::new(Backend::Shm, "silent");
+    let mut w = Writer::create(&q.spec, &blocking(8, 2, timeout)).unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(20)));
+    let mut cmd = registered(&q.spec, "sleepy", 100, 0);
+    cmd.env("FMQ_TEST_STOP_AFTER", "2")
+        .stdin(std::process::Stdio::piped());
+    let mut r = ChildProc::spawn(&mut cmd);
+    r.wait_line("READY");
+    write_all(&mut w, 1..=8);
+    r.wait_line("STUCK");
+    // Alive but silent: it neither reads nor waits (it blocks on its stdin).
+    let started = Instant::now();
+    write_all(&mut w, 9..=20);
+    let waited = started.elapsed();
+    let dropped = w.take_dropped_readers();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    let DropReason::HeartbeatTimeout { age_ms } = dropped[0].reason else {
+        panic!("{dropped:?}")
+    };
+    assert!(
+        age_ms > 300,
+        "dropped only once its heartbeat was older than the limit: {age_ms} ms"
+    );
+    assert!(
+        waited >= timeout - Duration::from_millis(50),
+        "the writer waited for the live reader first: {waited:?}"
+    );
+    // It comes back: its next read says it was dropped.
+    drop(r.child.stdin.take());
+    let line = finish_ok(&mut r, "sleepy reader");
+    assert_eq!(field::<String>(&line, "after"), "unregistered", "{line}");
+}
+
+#[test]
+fn write_timeout_expires_with_a_clear_error_while_a_live_reader_holds_the_writer() {
+    let q = TestQueue::new(Backend::Shm, "timeout");
+    let mut w = Writer::create(&q.spec, &blocking(4, 1, Duration::ZERO)).unwrap();
+    let mut mine = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    mine.register("parent").unwrap();
+    write_all(&mut w, 1..=4);
+    w.set_write_timeout(Some(Duration::from_millis(100)));
+    let started = Instant::now();
+    let err = w.write(0, 0, b"fifth").unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(
+        matches!(
+            err,
+            WriteError::TimedOut {
+                reader: 0,
+                cursor: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(w.youngest_id().0, 4, "nothing written");
+    let got = read_owned(&mut mine, Some(SEC)).unwrap();
+    assert_eq!(got.0.id.0, 1);
+    w.set_write_timeout(Some(Duration::from_secs(5)));
+    assert_eq!(w.write(0, 0, b"fifth").unwrap().0, 5);
+}
