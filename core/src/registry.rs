@@ -315,7 +315,7 @@ pub(crate) fn scan(view: &View<'_>, intent: u64) -> Option<(u32, u64)> {
         // store that comes later in another thread's program order); the seqlock would still
         // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
         let cursor = rec[word::CURSOR].load(Ordering::Acquire);
-        if cursor < intent && slowest.is_none_or(|(_, c)| cursor < c) {
+        if cursor < intent && slowest.map_or(true, |(_, c)| cursor < c) {
             slowest = Some((index as u32, cursor));
         }
     }

@@ -101,7 +101,7 @@ fn execution() {
     let w = {
         let (dead, dead_index) = (Arc::clone(&dead), Arc::clone(&dead_index));
         thread::spawn(move || {
-            let mut payload = vec![0u8; 96];
+            let mut payload = [0u8; 96];
             let mut dropped = 0;
             for id in 1..=N {
                 let len = len_of(id);
