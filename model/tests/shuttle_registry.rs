@@ -191,10 +191,10 @@ fn runs(base: usize) -> usize {
 
 #[test]
 fn registered_readers_lose_nothing_and_a_dead_one_is_dropped_random() {
-    shuttle::check_random(execution, runs(100));
+    shuttle::check_random(execution, runs(500));
 }
 
 #[test]
 fn registered_readers_lose_nothing_and_a_dead_one_is_dropped_pct3() {
-    shuttle::check_pct(execution, runs(100), 3);
+    shuttle::check_pct(execution, runs(500), 3);
 }
