@@ -10,16 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many messages a reader has taken, read by the writer.
 pub trait Progress {
-    /// Number of readers.
-    fn readers(&self) -> usize;
     /// Messages reader `i` has taken.
     fn taken(&self, i: usize) -> u64;
 }
 
 impl Progress for crate::ctl::Ctl {
-    fn readers(&self) -> usize {
-        crate::ctl::MAX_READERS
-    }
     fn taken(&self, i: usize) -> u64 {
         crate::ctl::Ctl::taken(self, i)
     }
@@ -48,9 +43,6 @@ impl Counters {
 }
 
 impl Progress for Counters {
-    fn readers(&self) -> usize {
-        self.0.len()
-    }
     fn taken(&self, i: usize) -> u64 {
         // ORDERING: Relaxed: see `set`.
         self.0[i].0.load(Ordering::Relaxed)

@@ -21,3 +21,4 @@ pub mod flow;
 pub mod record;
 pub mod rig;
 pub mod spawn;
+pub mod xrig;
