@@ -13,105 +13,17 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fmq_benches::config::{self, peer_capacity, slots_for, Ring, RING_HUGE, RING_L2, RING_L3, SIZES};
+use fmq_benches::config::{self, peer_capacity, RING_HUGE, RING_L2, RING_L3, SIZES};
 use fmq_benches::flow::{Counters, Idle, Window};
 use fmq_benches::rig::{self, Rig};
-use fmq_core::{Config, HeapRegion, Layout, ReadError, Reader, ReaderConfig, Writer};
+use fmq_benches::irig::FmqHeap;
 
 const READERS: [usize; 4] = [0, 1, 2, 4];
-
-/// fmq over a heap region, readers as threads polling `try_read`.
-struct FmqHeap {
-    writer: Writer<Arc<HeapRegion>>,
-    payload: Vec<u8>,
-    window: Window,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<u64>>,
-}
-
-impl FmqHeap {
-    fn new(readers: usize, size: usize, ring: Ring) -> FmqHeap {
-        let config = Config {
-            slots_count: slots_for(ring, size),
-            buf_size_bytes: ring.buf_size_bytes,
-            ..Config::default()
-        };
-        let region = Arc::new(HeapRegion::new(&Layout::from_config(&config).expect("layout")));
-        let mut writer = Writer::format(region.clone(), &config).expect("format");
-        let payload = config::payload(size);
-        // Touch the whole ring once (first-lap page faults are not the steady state).
-        let lap = (ring.buf_size_bytes / size as u64).max(config.slots_count as u64);
-        for _ in 0..lap {
-            writer.write(1, 0, 0, &payload).expect("prefill");
-        }
-        let counters = Arc::new(Counters::new(readers));
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..readers)
-            .map(|i| {
-                let (region, counters, stop) = (region.clone(), counters.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    let mut r = Reader::attach(region, ReaderConfig::default()).expect("attach");
-                    let mut buf = vec![0u8; size];
-                    let (mut taken, mut missed) = (0u64, 0u64);
-                    let mut idle = Idle::default();
-                    // ORDERING: Relaxed: a stop request; nothing is published with it.
-                    while !stop.load(Ordering::Relaxed) {
-                        match r.try_read(&mut buf) {
-                            Ok(_) => {
-                                black_box(&buf);
-                                idle.reset();
-                                taken += 1;
-                                counters.set(i, taken);
-                            }
-                            Err(ReadError::Empty) => idle.wait(),
-                            Err(ReadError::Lagged { missed_count, .. }) => missed += missed_count,
-                            Err(e) => panic!("reader: {e}"),
-                        }
-                    }
-                    missed
-                })
-            })
-            .collect();
-        // Readers attach at the end: wait until each has attached before the first message.
-        std::thread::sleep(Duration::from_millis(20));
-        let cap = (ring.buf_size_bytes / size as u64).min(config.slots_count as u64);
-        FmqHeap {
-            writer,
-            payload,
-            window: Window::new(readers, cap / 2, 0),
-            counters,
-            stop,
-            threads,
-        }
-    }
-}
-
-impl Rig for FmqHeap {
-    fn run(&mut self, n: u64) -> Duration {
-        let start = Instant::now();
-        for _ in 0..n {
-            self.window.admit(&*self.counters);
-            self.writer.write(1, 0, 0, &self.payload).expect("write");
-        }
-        self.window.drain(&*self.counters);
-        start.elapsed()
-    }
-    fn finish(self: Box<Self>) {
-        // ORDERING: Relaxed: see the readers' loop.
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let missed = t.join().expect("reader thread");
-            assert_eq!(missed, 0, "lossless run lost messages");
-        }
-    }
-}
 
 /// The event of the disruptor ring: a preallocated buffer and the length used.
 struct Event {

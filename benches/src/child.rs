@@ -112,6 +112,7 @@ pub fn ice_service(
     name: &str,
     buffer: usize,
 ) -> iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()> {
+    set_log_level(LogLevel::Error);
     node.service_builder(&name.try_into().expect("service name"))
         .publish_subscribe::<[u8]>()
         .enable_safe_overflow(false)

@@ -18,6 +18,8 @@ pub mod child;
 pub mod config;
 pub mod ctl;
 pub mod flow;
+pub mod irig;
+pub mod pingpong;
 pub mod record;
 pub mod rig;
 pub mod spawn;

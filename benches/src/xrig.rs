@@ -33,8 +33,13 @@ pub fn queue_spec(backend: Backend) -> String {
 
 /// Creates a queue for `ring` and `size` messages.
 pub fn create_queue(spec: &str, ring: Ring, size: usize) -> fmq::Writer {
+    create_queue_slots(spec, ring, slots_for(ring, size))
+}
+
+/// Creates a queue for `ring` with `slots` slots.
+pub fn create_queue_slots(spec: &str, ring: Ring, slots: u32) -> fmq::Writer {
     let opts = fmq::CreateOptions {
-        slots_count: slots_for(ring, size),
+        slots_count: slots,
         buf_size_bytes: ring.buf_size_bytes,
         force: true,
         ..fmq::CreateOptions::default()
@@ -58,10 +63,23 @@ impl FmqProc {
     /// A queue on `backend` with `readers` reader processes (wait strategy `wait`), the
     /// ring written once before they attach.
     pub fn new(exe: &str, backend: Backend, readers: usize, size: usize, ring: Ring, wait: &str) -> FmqProc {
+        FmqProc::with_slots(exe, backend, readers, size, ring, slots_for(ring, size), wait)
+    }
+
+    /// The same with `slots` slots.
+    pub fn with_slots(
+        exe: &str,
+        backend: Backend,
+        readers: usize,
+        size: usize,
+        ring: Ring,
+        slots: u32,
+        wait: &str,
+    ) -> FmqProc {
         let spec = queue_spec(backend);
-        let mut writer = create_queue(&spec, ring, size);
+        let mut writer = create_queue_slots(&spec, ring, slots);
         let payload = config::payload(size);
-        let slots = slots_for(ring, size) as u64;
+        let slots = u64::from(slots);
         let lap = (ring.buf_size_bytes / size as u64).max(slots);
         for _ in 0..lap {
             writer.write(1, 0, &payload).expect("prefill");
