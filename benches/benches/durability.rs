@@ -93,8 +93,10 @@ impl Sqlite {
     fn new(size: usize, every: u64) -> Sqlite {
         let path = config::scratch_dir().join(config::unique("sqlite"));
         let conn = rusqlite::Connection::open(&path).expect("open sqlite");
-        conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-        conn.pragma_update(None, "synchronous", "FULL").expect("synchronous");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        conn.pragma_update(None, "synchronous", "FULL")
+            .expect("synchronous");
         conn.execute_batch(
             "CREATE TABLE msgs (id INTEGER PRIMARY KEY, type INTEGER, time INTEGER, data BLOB);
              BEGIN;",
@@ -141,9 +143,24 @@ fn durability(c: &mut Criterion) {
     let mut g = c.benchmark_group("durability");
     for size in SIZES {
         let p = format!("n0_s{size}");
-        rig::bench(&mut g, "fmq-shm", &p, Box::new(FmqProc::new(EXE, Backend::Shm, 0, size, RING_L3, "spin")));
-        rig::bench(&mut g, "fmq-file", &p, Box::new(FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin")));
-        rig::bench(&mut g, "applog", &p, Box::new(AppendLog::new(size, u64::MAX)));
+        rig::bench(
+            &mut g,
+            "fmq-shm",
+            &p,
+            Box::new(FmqProc::new(EXE, Backend::Shm, 0, size, RING_L3, "spin")),
+        );
+        rig::bench(
+            &mut g,
+            "fmq-file",
+            &p,
+            Box::new(FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin")),
+        );
+        rig::bench(
+            &mut g,
+            "applog",
+            &p,
+            Box::new(AppendLog::new(size, u64::MAX)),
+        );
         for every in EVERY {
             let p = format!("n{every}_s{size}");
             let fmq = FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin").flushing(every);

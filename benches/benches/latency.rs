@@ -31,7 +31,8 @@ fn measure(c: &mut Criterion, system: &str, round_trips: u64, mut pp: Box<dyn Pi
     for _ in 0..n {
         let t = Instant::now();
         pp.round_trip();
-        h.record((t.elapsed().as_nanos() as u64 / 2).max(1)).expect("record");
+        h.record((t.elapsed().as_nanos() as u64 / 2).max(1))
+            .expect("record");
     }
     let mut f = record::percentiles(&h);
     f.insert("size".into(), SIZE.into());
@@ -42,12 +43,37 @@ fn measure(c: &mut Criterion, system: &str, round_trips: u64, mut pp: Box<dyn Pi
 
 fn latency(c: &mut Criterion) {
     measure(c, "cache-line", 200_000, Box::new(LinePing::new(EXE)));
-    measure(c, "fmq-shm-spin", 100_000, Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "spin")));
-    measure(c, "fmq-shm-futex", 20_000, Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "futex")));
-    measure(c, "fmq-file-spin", 100_000, Box::new(FmqPing::new(EXE, Backend::File, SIZE, "spin")));
-    measure(c, "iceoryx2-spin", 100_000, Box::new(IcePing::new(EXE, SIZE)));
+    measure(
+        c,
+        "fmq-shm-spin",
+        100_000,
+        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "spin")),
+    );
+    measure(
+        c,
+        "fmq-shm-futex",
+        20_000,
+        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "futex")),
+    );
+    measure(
+        c,
+        "fmq-file-spin",
+        100_000,
+        Box::new(FmqPing::new(EXE, Backend::File, SIZE, "spin")),
+    );
+    measure(
+        c,
+        "iceoryx2-spin",
+        100_000,
+        Box::new(IcePing::new(EXE, SIZE)),
+    );
     measure(c, "pipe", 20_000, Box::new(FdPing::new(EXE, false, SIZE)));
-    measure(c, "seqpacket", 20_000, Box::new(FdPing::new(EXE, true, SIZE)));
+    measure(
+        c,
+        "seqpacket",
+        20_000,
+        Box::new(FdPing::new(EXE, true, SIZE)),
+    );
 }
 
 criterion_group! {

@@ -20,30 +20,36 @@ fn limits(c: &mut Criterion) {
     for size in SIZES {
         let mut dst = vec![0u8; size];
         let mut off = 0usize;
-        g.bench_function(criterion::BenchmarkId::new("memcpy", format!("s{size}")), |b| {
-            b.iter_custom(|n| {
-                let t = Instant::now();
-                for _ in 0..n {
-                    if off + size > ring.len() {
-                        off = 0;
+        g.bench_function(
+            criterion::BenchmarkId::new("memcpy", format!("s{size}")),
+            |b| {
+                b.iter_custom(|n| {
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        if off + size > ring.len() {
+                            off = 0;
+                        }
+                        dst.copy_from_slice(&ring[off..off + size]);
+                        black_box(&dst);
+                        off += size;
                     }
-                    dst.copy_from_slice(&ring[off..off + size]);
-                    black_box(&dst);
-                    off += size;
-                }
-                t.elapsed()
-            })
-        });
+                    t.elapsed()
+                })
+            },
+        );
         let src = config::payload(size);
-        g.bench_function(criterion::BenchmarkId::new("crc32c", format!("s{size}")), |b| {
-            b.iter_custom(|n| {
-                let t = Instant::now();
-                for _ in 0..n {
-                    black_box(crc32c::crc32c(black_box(&src)));
-                }
-                t.elapsed().max(Duration::from_nanos(1))
-            })
-        });
+        g.bench_function(
+            criterion::BenchmarkId::new("crc32c", format!("s{size}")),
+            |b| {
+                b.iter_custom(|n| {
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        black_box(crc32c::crc32c(black_box(&src)));
+                    }
+                    t.elapsed().max(Duration::from_nanos(1))
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -37,7 +37,9 @@ fn queue() -> (Arc<HeapRegion>, Writer<Arc<HeapRegion>>) {
         buf_size_bytes: u64::from(SLOTS) * SIZE as u64,
         ..Config::default()
     };
-    let region = Arc::new(HeapRegion::new(&Layout::from_config(&config).expect("layout")));
+    let region = Arc::new(HeapRegion::new(
+        &Layout::from_config(&config).expect("layout"),
+    ));
     let writer = Writer::format(region.clone(), &config).expect("format");
     (region, writer)
 }
@@ -156,7 +158,10 @@ fn lossy(c: &mut Criterion) {
         f.insert("percent_of_capacity".into(), pct.into());
         f.insert("reader_capacity_per_s".into(), capacity.into());
         f.insert("offered_per_s".into(), (sent as f64 / secs).into());
-        f.insert("delivered_per_s".into(), (out.delivered as f64 / secs).into());
+        f.insert(
+            "delivered_per_s".into(),
+            (out.delivered as f64 / secs).into(),
+        );
         f.insert("sent".into(), sent.into());
         f.insert("delivered".into(), out.delivered.into());
         f.insert("missed".into(), out.missed.into());
@@ -164,8 +169,14 @@ fn lossy(c: &mut Criterion) {
         f.insert("resync_count".into(), resync.len().into());
         let median = resync.get(resync.len() / 2).copied().unwrap_or(0);
         f.insert("resync_median_ns".into(), median.into());
-        f.insert("resync_max_ns".into(), resync.last().copied().unwrap_or(0).into());
-        f.insert("accounted".into(), (out.delivered + out.missed == sent).into());
+        f.insert(
+            "resync_max_ns".into(),
+            resync.last().copied().unwrap_or(0).into(),
+        );
+        f.insert(
+            "accounted".into(),
+            (out.delivered + out.missed == sent).into(),
+        );
         record::write("lossy", &format!("fmq-heap/{pct}pct"), f);
     }
 }

@@ -24,8 +24,18 @@ fn slots(c: &mut Criterion) {
             buf_size_bytes: u64::from(slots) * SIZE as u64,
         };
         let p = |r: usize| format!("r{r}_s{SIZE}_slots{slots}");
-        rig::bench(&mut g, "fmq-heap", &p(0), Box::new(FmqHeap::with_slots(0, SIZE, ring, slots)));
-        rig::bench(&mut g, "fmq-heap", &p(1), Box::new(FmqHeap::with_slots(1, SIZE, ring, slots)));
+        rig::bench(
+            &mut g,
+            "fmq-heap",
+            &p(0),
+            Box::new(FmqHeap::with_slots(0, SIZE, ring, slots)),
+        );
+        rig::bench(
+            &mut g,
+            "fmq-heap",
+            &p(1),
+            Box::new(FmqHeap::with_slots(1, SIZE, ring, slots)),
+        );
         let shm = FmqProc::with_slots(EXE, Backend::Shm, 1, SIZE, ring, slots, "spin");
         rig::bench(&mut g, "fmq-shm", &p(1), Box::new(shm));
     }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use fmq_benches::config::{self, peer_capacity, RING_HUGE, RING_L2, RING_L3, SIZES};
 use fmq_benches::flow::{Counters, Idle, Window};
-use fmq_benches::rig::{self, Rig};
 use fmq_benches::irig::FmqHeap;
+use fmq_benches::rig::{self, Rig};
 
 const READERS: [usize; 4] = [0, 1, 2, 4];
 
@@ -268,7 +268,12 @@ fn throughput_inproc(c: &mut Criterion) {
     for size in SIZES {
         for readers in READERS {
             let p = rig::param(readers, size, RING_L3.name);
-            rig::bench(&mut g, "fmq-heap", &p, Box::new(FmqHeap::new(readers, size, RING_L3)));
+            rig::bench(
+                &mut g,
+                "fmq-heap",
+                &p,
+                Box::new(FmqHeap::new(readers, size, RING_L3)),
+            );
             if readers == 0 {
                 continue;
             }
@@ -276,7 +281,12 @@ fn throughput_inproc(c: &mut Criterion) {
             rig::bench(&mut g, "disruptor", &p, disruptor_rig(readers, size, cap));
             rig::bench(&mut g, "bus", &p, bus_rig(readers, size, cap));
             rig::bench(&mut g, "tokio-broadcast", &p, tokio_rig(readers, size, cap));
-            rig::bench(&mut g, "crossbeam-channel", &p, crossbeam_rig(readers, size, cap));
+            rig::bench(
+                &mut g,
+                "crossbeam-channel",
+                &p,
+                crossbeam_rig(readers, size, cap),
+            );
         }
     }
     g.finish();
@@ -284,7 +294,12 @@ fn throughput_inproc(c: &mut Criterion) {
     for ring in [RING_L2, RING_L3, RING_HUGE] {
         for size in [64, 4 << 10, 64 << 10] {
             let p = rig::param(1, size, ring.name);
-            rig::bench(&mut g, "fmq-heap", &p, Box::new(FmqHeap::new(1, size, ring)));
+            rig::bench(
+                &mut g,
+                "fmq-heap",
+                &p,
+                Box::new(FmqHeap::new(1, size, ring)),
+            );
         }
     }
     g.finish();

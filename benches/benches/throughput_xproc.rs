@@ -32,9 +32,24 @@ fn throughput_xproc(c: &mut Criterion) {
             if readers == 0 {
                 continue;
             }
-            rig::bench(&mut g, "iceoryx2", &p, Box::new(IceProc::new(EXE, readers, size, RING_L3)));
-            rig::bench(&mut g, "pipe", &p, Box::new(FdProc::new(EXE, false, readers, size)));
-            rig::bench(&mut g, "seqpacket", &p, Box::new(FdProc::new(EXE, true, readers, size)));
+            rig::bench(
+                &mut g,
+                "iceoryx2",
+                &p,
+                Box::new(IceProc::new(EXE, readers, size, RING_L3)),
+            );
+            rig::bench(
+                &mut g,
+                "pipe",
+                &p,
+                Box::new(FdProc::new(EXE, false, readers, size)),
+            );
+            rig::bench(
+                &mut g,
+                "seqpacket",
+                &p,
+                Box::new(FdProc::new(EXE, true, readers, size)),
+            );
         }
     }
     g.finish();

@@ -107,7 +107,8 @@ impl Ctl {
     pub fn set_taken(&self, i: usize, count: u64) {
         // ORDERING: Relaxed: a progress count; the writer only compares it, and the queue's
         // own protocol orders the messages themselves.
-        self.word(LINE_READER0 + i, 0).store(count, Ordering::Relaxed);
+        self.word(LINE_READER0 + i, 0)
+            .store(count, Ordering::Relaxed);
     }
 
     /// Messages reader `i` has taken.
@@ -120,7 +121,8 @@ impl Ctl {
     /// Reader `i` has lost `count` messages in all (fmq's `Lagged`).
     pub fn set_missed(&self, i: usize, count: u64) {
         // ORDERING: Relaxed: a count read after the run.
-        self.word(LINE_READER0 + i, 1).store(count, Ordering::Relaxed);
+        self.word(LINE_READER0 + i, 1)
+            .store(count, Ordering::Relaxed);
     }
 
     /// Messages reader `i` lost.

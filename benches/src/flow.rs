@@ -99,7 +99,10 @@ impl Window {
     }
 
     fn min<P: Progress + ?Sized>(&self, p: &P) -> u64 {
-        (0..self.readers).map(|i| p.taken(i)).min().unwrap_or(self.sent)
+        (0..self.readers)
+            .map(|i| p.taken(i))
+            .min()
+            .unwrap_or(self.sent)
     }
 
     /// Messages sent so far.

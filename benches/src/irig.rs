@@ -37,7 +37,9 @@ impl FmqHeap {
             buf_size_bytes: ring.buf_size_bytes,
             ..Config::default()
         };
-        let region = Arc::new(HeapRegion::new(&Layout::from_config(&config).expect("layout")));
+        let region = Arc::new(HeapRegion::new(
+            &Layout::from_config(&config).expect("layout"),
+        ));
         let mut writer = Writer::format(region.clone(), &config).expect("format");
         let payload = config::payload(size);
         // Touch the whole ring once (first-lap page faults are not the steady state).
@@ -106,4 +108,3 @@ impl Rig for FmqHeap {
         }
     }
 }
-

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use iceoryx2::prelude::*;
 
-use crate::child::{ice_service, read_full, sp_recv, sp_send, wait_strategy, write_full, PIPE_STOP};
+use crate::child::{
+    ice_service, read_full, sp_recv, sp_send, wait_strategy, write_full, PIPE_STOP,
+};
 use crate::config;
 use crate::spawn::{close, inheritable_pipe, inheritable_seqpacket, Children};
 use crate::xrig::{create_queue, queue_spec, Backend};
@@ -41,7 +43,11 @@ impl FmqPing {
         children.spawn(
             exe,
             "fmq-echo",
-            &[format!("in={ping}"), format!("out={pong}"), format!("wait={wait}")],
+            &[
+                format!("in={ping}"),
+                format!("out={pong}"),
+                format!("wait={wait}"),
+            ],
         );
         let opts = fmq::ReaderOptions {
             wait: wait_strategy(wait),
@@ -80,16 +86,16 @@ pub struct IcePing {
     subscriber: iceoryx2::port::subscriber::Subscriber<ipc::Service, [u8], ()>,
     payload: Vec<u8>,
     children: Option<Children>,
-    _services: [iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>; 2],
+    _services:
+        [iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>;
+            2],
     _node: Node<ipc::Service>,
 }
 
 impl IcePing {
     /// Both services lossless, buffers of 4.
     pub fn new(exe: &str, size: usize) -> IcePing {
-        let node = NodeBuilder::new()
-            .create::<ipc::Service>()
-            .expect("node");
+        let node = NodeBuilder::new().create::<ipc::Service>().expect("node");
         let (ping, pong) = (config::unique("iping"), config::unique("ipong"));
         let sping = ice_service(&node, &ping, 4);
         let spong = ice_service(&node, &pong, 4);
@@ -108,7 +114,11 @@ impl IcePing {
         children.spawn(
             exe,
             "ice-echo",
-            &[format!("in={ping}"), format!("out={pong}"), format!("size={size}")],
+            &[
+                format!("in={ping}"),
+                format!("out={pong}"),
+                format!("size={size}"),
+            ],
         );
         IcePing {
             publisher,

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 /// The file the records go to.
 pub fn extra_path() -> std::path::PathBuf {
-    crate::config::target_dir().join("fmq-bench").join("extra.jsonl")
+    crate::config::target_dir()
+        .join("fmq-bench")
+        .join("extra.jsonl")
 }
 
 /// Appends one record: `{"scenario": .., "id": .., ...fields}`.

@@ -16,7 +16,12 @@ pub trait Rig {
 }
 
 /// Benchmarks `rig` as `GROUP/system/param` and then finishes it.
-pub fn bench(g: &mut BenchmarkGroup<'_, WallTime>, system: &str, param: &str, mut rig: Box<dyn Rig>) {
+pub fn bench(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    system: &str,
+    param: &str,
+    mut rig: Box<dyn Rig>,
+) {
     g.bench_function(BenchmarkId::new(system, param), |b| {
         b.iter_custom(|n| rig.run(n))
     });

@@ -62,8 +62,23 @@ pub struct FmqProc {
 impl FmqProc {
     /// A queue on `backend` with `readers` reader processes (wait strategy `wait`), the
     /// ring written once before they attach.
-    pub fn new(exe: &str, backend: Backend, readers: usize, size: usize, ring: Ring, wait: &str) -> FmqProc {
-        FmqProc::with_slots(exe, backend, readers, size, ring, slots_for(ring, size), wait)
+    pub fn new(
+        exe: &str,
+        backend: Backend,
+        readers: usize,
+        size: usize,
+        ring: Ring,
+        wait: &str,
+    ) -> FmqProc {
+        FmqProc::with_slots(
+            exe,
+            backend,
+            readers,
+            size,
+            ring,
+            slots_for(ring, size),
+            wait,
+        )
     }
 
     /// The same with `slots` slots.
@@ -89,7 +104,11 @@ impl FmqProc {
             children.spawn(
                 exe,
                 "fmq-read",
-                &[format!("spec={spec}"), format!("i={i}"), format!("wait={wait}")],
+                &[
+                    format!("spec={spec}"),
+                    format!("i={i}"),
+                    format!("wait={wait}"),
+                ],
             );
         }
         let cap = (ring.buf_size_bytes / size as u64).min(slots);
@@ -145,7 +164,8 @@ pub fn ice_buffer(ring: Ring, size: usize) -> usize {
 /// iceoryx2 publish/subscribe, lossless.
 pub struct IceProc {
     publisher: Option<iceoryx2::port::publisher::Publisher<ipc::Service, [u8], ()>>,
-    _service: iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>,
+    _service:
+        iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>,
     _node: Node<ipc::Service>,
     payload: Vec<u8>,
     window: Window,

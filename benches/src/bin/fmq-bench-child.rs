@@ -3,7 +3,9 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let role = args.next().expect("usage: fmq-bench-child ROLE key=value...");
+    let role = args
+        .next()
+        .expect("usage: fmq-bench-child ROLE key=value...");
     let a = fmq_benches::child::Args::parse(args);
     fmq_benches::child::run(&role, &a);
 }
