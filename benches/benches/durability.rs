@@ -140,33 +140,22 @@ impl Rig for Sqlite {
 }
 
 fn durability(c: &mut Criterion) {
-    let mut g = c.benchmark_group("durability");
+    let mut g = rig::Group::new(c, "durability");
     for size in SIZES {
         let p = format!("n0_s{size}");
-        rig::bench(
-            &mut g,
-            "fmq-shm",
-            &p,
-            Box::new(FmqProc::new(EXE, Backend::Shm, 0, size, RING_L3, "spin")),
-        );
-        rig::bench(
-            &mut g,
-            "fmq-file",
-            &p,
-            Box::new(FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin")),
-        );
-        rig::bench(
-            &mut g,
-            "applog",
-            &p,
-            Box::new(AppendLog::new(size, u64::MAX)),
-        );
+        g.bench("fmq-shm", &p, || {
+            Box::new(FmqProc::new(EXE, Backend::Shm, 0, size, RING_L3, "spin"))
+        });
+        g.bench("fmq-file", &p, || {
+            Box::new(FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin"))
+        });
+        g.bench("applog", &p, || Box::new(AppendLog::new(size, u64::MAX)));
         for every in EVERY {
             let p = format!("n{every}_s{size}");
             let fmq = FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin").flushing(every);
-            rig::bench(&mut g, "fmq-file", &p, Box::new(fmq));
-            rig::bench(&mut g, "applog", &p, Box::new(AppendLog::new(size, every)));
-            rig::bench(&mut g, "sqlite-wal", &p, Box::new(Sqlite::new(size, every)));
+            g.bench("fmq-file", &p, || Box::new(fmq));
+            g.bench("applog", &p, || Box::new(AppendLog::new(size, every)));
+            g.bench("sqlite-wal", &p, || Box::new(Sqlite::new(size, every)));
         }
     }
     g.finish();

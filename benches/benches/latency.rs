@@ -16,13 +16,22 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use fmq_benches::config;
 use fmq_benches::pingpong::{FdPing, FmqPing, IcePing, LinePing, PingPong};
-use fmq_benches::record;
 use fmq_benches::xrig::Backend;
+use fmq_benches::{record, rig};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fmq-bench-child");
 const SIZE: usize = 64;
 
-fn measure(c: &mut Criterion, system: &str, round_trips: u64, mut pp: Box<dyn PingPong>) {
+fn measure(
+    c: &mut Criterion,
+    system: &str,
+    round_trips: u64,
+    make: impl FnOnce() -> Box<dyn PingPong>,
+) {
+    if !rig::selected(&format!("latency/{system}")) {
+        return;
+    }
+    let mut pp = make();
     let mut g = c.benchmark_group("latency");
     g.bench_function(system, |b| b.iter(|| pp.round_trip()));
     g.finish();
@@ -42,38 +51,25 @@ fn measure(c: &mut Criterion, system: &str, round_trips: u64, mut pp: Box<dyn Pi
 }
 
 fn latency(c: &mut Criterion) {
-    measure(c, "cache-line", 200_000, Box::new(LinePing::new(EXE)));
-    measure(
-        c,
-        "fmq-shm-spin",
-        100_000,
-        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "spin")),
-    );
-    measure(
-        c,
-        "fmq-shm-futex",
-        20_000,
-        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "futex")),
-    );
-    measure(
-        c,
-        "fmq-file-spin",
-        100_000,
-        Box::new(FmqPing::new(EXE, Backend::File, SIZE, "spin")),
-    );
-    measure(
-        c,
-        "iceoryx2-spin",
-        100_000,
-        Box::new(IcePing::new(EXE, SIZE)),
-    );
-    measure(c, "pipe", 20_000, Box::new(FdPing::new(EXE, false, SIZE)));
-    measure(
-        c,
-        "seqpacket",
-        20_000,
-        Box::new(FdPing::new(EXE, true, SIZE)),
-    );
+    measure(c, "cache-line", 200_000, || Box::new(LinePing::new(EXE)));
+    measure(c, "fmq-shm-spin", 100_000, || {
+        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "spin"))
+    });
+    measure(c, "fmq-shm-futex", 20_000, || {
+        Box::new(FmqPing::new(EXE, Backend::Shm, SIZE, "futex"))
+    });
+    measure(c, "fmq-file-spin", 100_000, || {
+        Box::new(FmqPing::new(EXE, Backend::File, SIZE, "spin"))
+    });
+    measure(c, "iceoryx2-spin", 100_000, || {
+        Box::new(IcePing::new(EXE, SIZE))
+    });
+    measure(c, "pipe", 20_000, || {
+        Box::new(FdPing::new(EXE, false, SIZE))
+    });
+    measure(c, "seqpacket", 20_000, || {
+        Box::new(FdPing::new(EXE, true, SIZE))
+    });
 }
 
 criterion_group! {

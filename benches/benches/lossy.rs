@@ -1,6 +1,7 @@
 //! Scenario: lossy mode. One reader thread that does a fixed amount of work per message
 //! (spinning `WORK`) follows a writer thread paced at 25, 50, 90 and 100 % of that
-//! reader's measured capacity, on a ring of 1024 slots (64-byte messages, in process). Per
+//! reader's measured capacity, on a ring of 8192 slots (64-byte messages, in process): about
+//! 9 ms of slack at the reader's pace, so a reader descheduled for longer than that lags. Per
 //! rate: offered and delivered rates, messages missed (the exact `Lagged` counts), lag
 //! events, and the time to resynchronise (from a `Lagged` until the reader has caught up
 //! with the writer, i.e. its next `Empty`).
@@ -21,7 +22,7 @@ use fmq_benches::{config, record};
 use fmq_core::{Config, HeapRegion, Layout, ReadError, Reader, ReaderConfig, StartAt, Writer};
 
 const SIZE: usize = 64;
-const SLOTS: u32 = 1024;
+const SLOTS: u32 = 8192;
 const WORK: Duration = Duration::from_micros(1);
 
 fn work() {

@@ -17,27 +17,21 @@ const EXE: &str = env!("CARGO_BIN_EXE_fmq-bench-child");
 const SIZE: usize = 64;
 
 fn slots(c: &mut Criterion) {
-    let mut g = c.benchmark_group("slots");
+    let mut g = rig::Group::new(c, "slots");
     for slots in [1_000u32, 10_000, 100_000, 1_000_000] {
         let ring = Ring {
             name: "ring-slots",
             buf_size_bytes: u64::from(slots) * SIZE as u64,
         };
         let p = |r: usize| format!("r{r}_s{SIZE}_slots{slots}");
-        rig::bench(
-            &mut g,
-            "fmq-heap",
-            &p(0),
-            Box::new(FmqHeap::with_slots(0, SIZE, ring, slots)),
-        );
-        rig::bench(
-            &mut g,
-            "fmq-heap",
-            &p(1),
-            Box::new(FmqHeap::with_slots(1, SIZE, ring, slots)),
-        );
+        g.bench("fmq-heap", &p(0), || {
+            Box::new(FmqHeap::with_slots(0, SIZE, ring, slots))
+        });
+        g.bench("fmq-heap", &p(1), || {
+            Box::new(FmqHeap::with_slots(1, SIZE, ring, slots))
+        });
         let shm = FmqProc::with_slots(EXE, Backend::Shm, 1, SIZE, ring, slots, "spin");
-        rig::bench(&mut g, "fmq-shm", &p(1), Box::new(shm));
+        g.bench("fmq-shm", &p(1), || Box::new(shm));
     }
     g.finish();
 }

@@ -44,11 +44,12 @@ fn spawn_poller(
     i: usize,
     size: usize,
     counters: Arc<Counters>,
+    readers: usize,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; size];
         let mut taken = 0u64;
-        let mut idle = Idle::default();
+        let mut idle = Idle::new(readers);
         loop {
             match poller.poll() {
                 Ok(mut events) => {
@@ -77,7 +78,7 @@ fn disruptor_rig(readers: usize, size: usize, cap: usize) -> Box<dyn Rig> {
     let c = || counters.clone();
     let b = disruptor::build_single_producer(cap, factory, disruptor::BusySpin);
     let (p0, b) = b.event_poller();
-    let mut threads = vec![spawn_poller(p0, 0, size, c())];
+    let mut threads = vec![spawn_poller(p0, 0, size, c(), readers)];
     if readers == 1 {
         return Box::new(Disruptor {
             producer: Some(b.build()),
@@ -88,7 +89,7 @@ fn disruptor_rig(readers: usize, size: usize, cap: usize) -> Box<dyn Rig> {
         });
     }
     let (p1, b) = b.event_poller();
-    threads.push(spawn_poller(p1, 1, size, c()));
+    threads.push(spawn_poller(p1, 1, size, c(), readers));
     if readers == 2 {
         return Box::new(Disruptor {
             producer: Some(b.build()),
@@ -100,8 +101,8 @@ fn disruptor_rig(readers: usize, size: usize, cap: usize) -> Box<dyn Rig> {
     }
     let (p2, b) = b.event_poller();
     let (p3, b) = b.event_poller();
-    threads.push(spawn_poller(p2, 2, size, c()));
-    threads.push(spawn_poller(p3, 3, size, c()));
+    threads.push(spawn_poller(p2, 2, size, c(), readers));
+    threads.push(spawn_poller(p3, 3, size, c(), readers));
     Box::new(Disruptor {
         producer: Some(b.build()),
         payload: config::payload(size),
@@ -264,42 +265,31 @@ fn crossbeam_rig(readers: usize, size: usize, cap: usize) -> Box<dyn Rig> {
 }
 
 fn throughput_inproc(c: &mut Criterion) {
-    let mut g = c.benchmark_group("throughput_inproc");
+    let mut g = rig::Group::new(c, "throughput_inproc");
     for size in SIZES {
         for readers in READERS {
             let p = rig::param(readers, size, RING_L3.name);
-            rig::bench(
-                &mut g,
-                "fmq-heap",
-                &p,
-                Box::new(FmqHeap::new(readers, size, RING_L3)),
-            );
+            g.bench("fmq-heap", &p, || {
+                Box::new(FmqHeap::new(readers, size, RING_L3))
+            });
             if readers == 0 {
                 continue;
             }
             let cap = peer_capacity(RING_L3, size);
-            rig::bench(&mut g, "disruptor", &p, disruptor_rig(readers, size, cap));
-            rig::bench(&mut g, "bus", &p, bus_rig(readers, size, cap));
-            rig::bench(&mut g, "tokio-broadcast", &p, tokio_rig(readers, size, cap));
-            rig::bench(
-                &mut g,
-                "crossbeam-channel",
-                &p,
-                crossbeam_rig(readers, size, cap),
-            );
+            g.bench("disruptor", &p, || disruptor_rig(readers, size, cap));
+            g.bench("bus", &p, || bus_rig(readers, size, cap));
+            g.bench("tokio-broadcast", &p, || tokio_rig(readers, size, cap));
+            g.bench("crossbeam-channel", &p, || {
+                crossbeam_rig(readers, size, cap)
+            });
         }
     }
     g.finish();
-    let mut g = c.benchmark_group("rings_inproc");
+    let mut g = rig::Group::new(c, "rings_inproc");
     for ring in [RING_L2, RING_L3, RING_HUGE] {
         for size in [64, 4 << 10, 64 << 10] {
             let p = rig::param(1, size, ring.name);
-            rig::bench(
-                &mut g,
-                "fmq-heap",
-                &p,
-                Box::new(FmqHeap::new(1, size, ring)),
-            );
+            g.bench("fmq-heap", &p, || Box::new(FmqHeap::new(1, size, ring)));
         }
     }
     g.finish();

@@ -21,44 +21,40 @@ const EXE: &str = env!("CARGO_BIN_EXE_fmq-bench-child");
 const READERS: [usize; 4] = [0, 1, 2, 4];
 
 fn throughput_xproc(c: &mut Criterion) {
-    let mut g = c.benchmark_group("throughput_xproc");
+    let mut g = rig::Group::new(c, "throughput_xproc");
     for size in SIZES {
         for readers in READERS {
             let p = rig::param(readers, size, RING_L3.name);
             let shm = FmqProc::new(EXE, Backend::Shm, readers, size, RING_L3, "spin");
-            rig::bench(&mut g, "fmq-shm", &p, Box::new(shm));
+            g.bench("fmq-shm", &p, || Box::new(shm));
             let file = FmqProc::new(EXE, Backend::File, readers, size, RING_L3, "spin");
-            rig::bench(&mut g, "fmq-file", &p, Box::new(file));
+            g.bench("fmq-file", &p, || Box::new(file));
             if readers == 0 {
                 continue;
             }
-            rig::bench(
-                &mut g,
-                "iceoryx2",
-                &p,
-                Box::new(IceProc::new(EXE, readers, size, RING_L3)),
-            );
-            rig::bench(
-                &mut g,
-                "pipe",
-                &p,
-                Box::new(FdProc::new(EXE, false, readers, size)),
-            );
-            rig::bench(
-                &mut g,
-                "seqpacket",
-                &p,
-                Box::new(FdProc::new(EXE, true, readers, size)),
-            );
+            if size <= 4 << 10 {
+                let batch =
+                    FmqProc::new(EXE, Backend::Shm, readers, size, RING_L3, "spin").batched(32);
+                g.bench("fmq-shm-batch32", &p, || Box::new(batch));
+            }
+            g.bench("iceoryx2", &p, || {
+                Box::new(IceProc::new(EXE, readers, size, RING_L3))
+            });
+            g.bench("pipe", &p, || {
+                Box::new(FdProc::new(EXE, false, readers, size))
+            });
+            g.bench("seqpacket", &p, || {
+                Box::new(FdProc::new(EXE, true, readers, size))
+            });
         }
     }
     g.finish();
-    let mut g = c.benchmark_group("rings_xproc");
+    let mut g = rig::Group::new(c, "rings_xproc");
     for ring in [RING_L2, RING_L3, RING_HUGE] {
         for size in [64, 4 << 10, 64 << 10] {
             let p = rig::param(1, size, ring.name);
             let shm = FmqProc::new(EXE, Backend::Shm, 1, size, ring, "spin");
-            rig::bench(&mut g, "fmq-shm", &p, Box::new(shm));
+            g.bench("fmq-shm", &p, || Box::new(shm));
         }
     }
     g.finish();

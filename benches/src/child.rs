@@ -74,7 +74,7 @@ fn fmq_read(a: &Args) {
     let mut r = fmq::Reader::open(a.s("spec"), opts).expect("open fmq reader");
     let spin = a.s("wait") == "spin";
     let (mut taken, mut missed) = (0u64, 0u64);
-    let mut idle = Idle::default();
+    let mut idle = Idle::new(a.n("readers"));
     ctl.ready();
     loop {
         let res = if spin {
@@ -138,7 +138,7 @@ fn ice_read(a: &Args) {
         .expect("iceoryx2 subscriber");
     let mut buf = vec![0u8; a.n("size")];
     let mut taken = 0u64;
-    let mut idle = Idle::default();
+    let mut idle = Idle::new(a.n("readers"));
     ctl.ready();
     loop {
         match sub.receive().expect("iceoryx2 receive") {

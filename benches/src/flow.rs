@@ -4,7 +4,8 @@
 //! bus, crossbeam-channel, iceoryx2 with `UnableToDeliverStrategy::Block`, pipes, sockets).
 //! The readers publish how many messages they took (`Ctl::set_taken` or an in-process
 //! counter); the writer re-reads those counters only when its cached minimum says the window
-//! may be full, so the check costs nothing per message while the readers keep up.
+//! may be full, and then waits until the slowest reader is half a window behind, so the
+//! check costs nothing per message, also when the writer runs at the readers' pace.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,6 +53,7 @@ impl Progress for Counters {
 /// The writer's side of the window.
 pub struct Window {
     readers: usize,
+    idle: Idle,
     window: u64,
     sent: u64,
     min_taken: u64,
@@ -63,6 +65,7 @@ impl Window {
     pub fn new(readers: usize, window: u64, sent: u64) -> Window {
         Window {
             readers,
+            idle: Idle::new(readers),
             window: window.max(1),
             sent,
             min_taken: sent,
@@ -79,12 +82,13 @@ impl Window {
     #[inline]
     pub fn admit<P: Progress + ?Sized>(&mut self, p: &P) {
         if self.readers > 0 && self.sent - self.min_taken >= self.window {
-            loop {
+            // Hysteresis: once the window is full, wait until the slowest reader is half a
+            // window behind, so the writer does not poll the readers' counters (and bounce
+            // their cache lines) once per message while it runs at the readers' pace.
+            self.min_taken = self.min(p);
+            while self.sent - self.min_taken > self.window / 2 {
+                self.idle.wait();
                 self.min_taken = self.min(p);
-                if self.sent - self.min_taken < self.window {
-                    break;
-                }
-                std::hint::spin_loop();
             }
         }
         self.sent += 1;
@@ -93,7 +97,7 @@ impl Window {
     /// Waits until every reader has taken everything sent.
     pub fn drain<P: Progress + ?Sized>(&mut self, p: &P) {
         while self.readers > 0 && self.min(p) < self.sent {
-            std::hint::spin_loop();
+            self.idle.wait();
         }
         self.min_taken = self.sent;
     }
@@ -111,27 +115,39 @@ impl Window {
     }
 }
 
-/// What a polling reader does when it found nothing: spin, and give the core away every 64
-/// empty polls (this machine has 2 cores; a reader spinning forever would starve the writer
-/// whenever readers + writer outnumber the cores). Every polling reader of every system uses
-/// it, so they pay the same.
-#[derive(Default)]
-pub struct Idle(u32);
+/// What a polling reader (or the writer waiting in its window) does when it found nothing:
+/// spin; and, only when readers and writer outnumber this machine's cores, give the core
+/// away every 64 empty polls, since a spinning thread would then starve the one it waits
+/// for. Every polling reader of every system uses it, so they pay the same.
+pub struct Idle {
+    polls: u32,
+    yield_every: u32,
+}
 
 impl Idle {
+    /// The policy for a run with `readers` readers and one writer.
+    pub fn new(readers: usize) -> Idle {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Idle {
+            polls: 0,
+            yield_every: if readers + 1 > cores { 64 } else { 0 },
+        }
+    }
+
     /// One empty poll.
     #[inline]
     pub fn wait(&mut self) {
-        self.0 = self.0.wrapping_add(1);
-        if self.0 % 64 == 0 {
+        self.polls = self.polls.wrapping_add(1);
+        if self.yield_every != 0 && self.polls % self.yield_every == 0 {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
         }
     }
+
     /// Something was found.
     #[inline]
     pub fn reset(&mut self) {
-        self.0 = 0;
+        self.polls = 0;
     }
 }

@@ -56,7 +56,7 @@ impl FmqHeap {
                     let mut r = Reader::attach(region, ReaderConfig::default()).expect("attach");
                     let mut buf = vec![0u8; size];
                     let (mut taken, mut missed) = (0u64, 0u64);
-                    let mut idle = Idle::default();
+                    let mut idle = Idle::new(readers);
                     // ORDERING: Relaxed: a stop request; nothing is published with it.
                     while !stop.load(Ordering::Relaxed) {
                         match r.try_read(&mut buf) {

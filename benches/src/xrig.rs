@@ -57,6 +57,8 @@ pub struct FmqProc {
     readers: usize,
     /// Flush every this many messages (0: never).
     flush_every: u64,
+    /// Messages per `write_batch` (1: `write` each).
+    batch: usize,
 }
 
 impl FmqProc {
@@ -108,6 +110,7 @@ impl FmqProc {
                     format!("spec={spec}"),
                     format!("i={i}"),
                     format!("wait={wait}"),
+                    format!("readers={readers}"),
                 ],
             );
         }
@@ -120,7 +123,15 @@ impl FmqProc {
             children: Some(children),
             readers,
             flush_every: 0,
+            batch: 1,
         }
+    }
+
+    /// The same rig, publishing `n` messages per `write_batch` (one commit, one wake).
+    /// `n` must not exceed the window (half the messages the ring holds).
+    pub fn batched(mut self, n: usize) -> FmqProc {
+        self.batch = n.max(1);
+        self
     }
 
     /// The same rig, calling `flush()` every `n` messages.
@@ -135,6 +146,21 @@ impl Rig for FmqProc {
         let ctl = &self.children.as_ref().expect("children").ctl;
         let w = self.writer.as_mut().expect("writer");
         let start = Instant::now();
+        if self.batch > 1 {
+            // One time stamp per run: the batch API takes prepared messages.
+            let msgs = vec![fmq::NewMessage::new(1, 0, fmq::now_ns(), &self.payload); self.batch];
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(self.batch as u64);
+                for _ in 0..k {
+                    self.window.admit(ctl);
+                }
+                w.write_batch(&msgs[..k as usize]).expect("write_batch");
+                left -= k;
+            }
+            self.window.drain(ctl);
+            return start.elapsed();
+        }
         for _ in 0..n {
             self.window.admit(ctl);
             w.write(1, 0, &self.payload).expect("write");
@@ -197,6 +223,7 @@ impl IceProc {
                     format!("i={i}"),
                     format!("size={size}"),
                     format!("buffer={buffer}"),
+                    format!("readers={readers}"),
                 ],
             );
         }

@@ -450,7 +450,7 @@ fn main() {
     rep.line("");
 
     // ---------------------------------------------------------------- lossy
-    rep.line("## Lossy mode (one slow reader, 64 B, 1024 slots, in process)");
+    rep.line("## Lossy mode (one slow reader, 64 B, 8192 slots, in process)");
     rep.line("");
     rep.line("`lossy`: the reader spends 1 µs of work per message; its capacity (criterion: read + work per message) sets the writer's pace. Resync: time from a `Lagged` until the reader has caught up (its next `Empty`). `accounted`: delivered + missed = sent, exactly.");
     rep.line("");
