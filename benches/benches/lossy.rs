@@ -91,8 +91,9 @@ fn paced(fraction: f64, capacity_per_s: f64, run: Duration) -> (u64, Outcome, Du
     let (region, mut writer) = queue();
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
+    // Attached before the first message (a late thread would start at a later end).
+    let mut r = Reader::attach(region, ReaderConfig::default()).expect("attach");
     let reader = std::thread::spawn(move || {
-        let mut r = Reader::attach(region, ReaderConfig::default()).expect("attach");
         let mut buf = vec![0u8; SIZE];
         let mut out = Outcome::default();
         let mut lagged_at: Option<Instant> = None;
@@ -123,7 +124,6 @@ fn paced(fraction: f64, capacity_per_s: f64, run: Duration) -> (u64, Outcome, Du
             }
         }
     });
-    std::thread::sleep(Duration::from_millis(5));
     let payload = config::payload(SIZE);
     let interval = Duration::from_secs_f64(1.0 / (fraction * capacity_per_s));
     let start = Instant::now();

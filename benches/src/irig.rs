@@ -51,9 +51,13 @@ impl FmqHeap {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..readers)
             .map(|i| {
-                let (region, counters, stop) = (region.clone(), counters.clone(), stop.clone());
+                let (counters, stop) = (counters.clone(), stop.clone());
+                // Attached here, before the first message, not inside the thread: a thread
+                // that started late would begin at a later end and never count the messages
+                // written before it attached.
+                let mut r =
+                    Reader::attach(region.clone(), ReaderConfig::default()).expect("attach");
                 std::thread::spawn(move || {
-                    let mut r = Reader::attach(region, ReaderConfig::default()).expect("attach");
                     let mut buf = vec![0u8; size];
                     let (mut taken, mut missed) = (0u64, 0u64);
                     let mut idle = Idle::new(readers);
@@ -75,8 +79,6 @@ impl FmqHeap {
                 })
             })
             .collect();
-        // Readers attach at the end: wait until each has attached before the first message.
-        std::thread::sleep(Duration::from_millis(20));
         let cap = (ring.buf_size_bytes / size as u64).min(config.slots_count as u64);
         FmqHeap {
             writer,
