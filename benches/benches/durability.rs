@@ -60,7 +60,7 @@ impl Rig for AppendLog {
             self.file.write_all(&self.payload).expect("log");
             self.written += 8 + self.payload.len() as u64;
             self.count += 1;
-            if self.count % self.every == 0 {
+            if self.count.is_multiple_of(self.every) {
                 self.file.flush().expect("flush");
                 // SAFETY:
                 // 1. The descriptor belongs to the open log file for the whole call.
@@ -123,7 +123,7 @@ impl Rig for Sqlite {
             stmt.execute(rusqlite::params![fmq::now_ns(), &self.payload])
                 .expect("insert");
             self.count += 1;
-            if self.count % self.every == 0 {
+            if self.count.is_multiple_of(self.every) {
                 self.conn.execute_batch("COMMIT; BEGIN;").expect("commit");
             }
         }

@@ -387,7 +387,7 @@ fn line_echo(a: &Args) {
             spins = 0;
         } else {
             spins += 1;
-            if spins % 4096 == 0 && ctl.stopped() {
+            if spins.is_multiple_of(4096) && ctl.stopped() {
                 return;
             }
             std::hint::spin_loop();

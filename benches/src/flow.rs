@@ -138,7 +138,7 @@ impl Idle {
     #[inline]
     pub fn wait(&mut self) {
         self.polls = self.polls.wrapping_add(1);
-        if self.yield_every != 0 && self.polls % self.yield_every == 0 {
+        if self.yield_every != 0 && self.polls.is_multiple_of(self.yield_every) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();

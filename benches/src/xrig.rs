@@ -164,7 +164,7 @@ impl Rig for FmqProc {
         for _ in 0..n {
             self.window.admit(ctl);
             w.write(1, 0, &self.payload).expect("write");
-            if self.flush_every != 0 && self.window.sent() % self.flush_every == 0 {
+            if self.flush_every != 0 && self.window.sent().is_multiple_of(self.flush_every) {
                 w.flush().expect("flush");
             }
         }

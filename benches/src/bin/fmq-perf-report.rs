@@ -365,7 +365,7 @@ fn main() {
     // ---------------------------------------------------------------- throughput
     rep.line("## Throughput between processes (shared memory, files)");
     rep.line("");
-    rep.line("`throughput_xproc`: the bench process writes, reader processes read and copy each payload into their own buffer. Ring: 64 MiB (fits in L3). Lossless: fmq's writer is held back by the harness window when a reader is half a ring behind (fmq never blocks its writer by design); iceoryx2 with `enable_safe_overflow(false)` and `UnableToDeliverStrategy::Block`; one pipe / SOCK_SEQPACKET pair per reader. Cells: messages per second · payload bytes per second; peers: their rate and (fmq ×) = how many times faster fmq is; memcpy: single-thread copy bandwidth at that size and fmq's share of it.");
+    rep.line("`throughput_xproc`: the bench process writes, reader processes read and copy each payload into their own buffer. Ring: 64 MiB (fits in L3). Lossless: fmq's writer is held back by the harness window when a reader is half a ring behind (fmq never blocks its writer by design); iceoryx2 with `enable_safe_overflow(false)` and `UnableToDeliverStrategy::Block`; one pipe / SOCK_SEQPACKET pair per reader. `fmq-shm-batch32`: the same queue written with `write_batch` of 32 messages (one commit and one wake per batch; sizes up to 4 KiB). Cells: messages per second · payload bytes per second; peers: their rate and (fmq ×) = how many times faster fmq is; memcpy: single-thread copy bandwidth at that size and fmq's share of it.");
     rep.line("");
     rep.throughput_table(
         "throughput_xproc",
