@@ -1,7 +1,9 @@
 //! Scenario: lossy mode. One reader thread that does a fixed amount of work per message
 //! (spinning `WORK`) follows a writer thread paced at 25, 50, 90 and 100 % of that
 //! reader's measured capacity, on a ring of 8192 slots (64-byte messages, in process): about
-//! 9 ms of slack at the reader's pace, so a reader descheduled for longer than that lags. Per
+//! 9 ms of slack at the reader's pace. Halfway through each run the writer sends one burst
+//! of twice the ring's slots unpaced, so the reader is overrun once: below 100 % it must
+//! then catch up (the resync time); at 100 % it cannot until the writer stops. Per
 //! rate: offered and delivered rates, messages missed (the exact `Lagged` counts), lag
 //! events, and the time to resynchronise (from a `Lagged` until the reader has caught up
 //! with the writer, i.e. its next `Empty`).
@@ -128,13 +130,23 @@ fn paced(fraction: f64, capacity_per_s: f64, run: Duration) -> (u64, Outcome, Du
     let interval = Duration::from_secs_f64(1.0 / (fraction * capacity_per_s));
     let start = Instant::now();
     let mut sent = 0u64;
+    let mut paced = 0u64;
+    let mut burst_done = false;
     while start.elapsed() < run {
-        let due = start + interval.mul_f64(sent as f64);
+        if !burst_done && start.elapsed() >= run / 2 {
+            for _ in 0..2 * SLOTS {
+                writer.write(1, 0, 0, &payload).expect("write");
+            }
+            sent += u64::from(2 * SLOTS);
+            burst_done = true;
+        }
+        let due = start + interval.mul_f64(paced as f64);
         while Instant::now() < due {
             std::hint::spin_loop();
         }
         writer.write(1, 0, 0, &payload).expect("write");
         sent += 1;
+        paced += 1;
     }
     let elapsed = start.elapsed();
     // ORDERING: Release pairs with the reader's Acquire load of `done`.

@@ -369,7 +369,7 @@ fn main() {
     rep.line("");
     rep.throughput_table(
         "throughput_xproc",
-        &["fmq-shm", "fmq-file"],
+        &["fmq-shm", "fmq-file", "fmq-shm-batch32"],
         &["iceoryx2", "pipe", "seqpacket"],
         &[0, 1, 2, 4],
         &fmq_benches::config::SIZES,
@@ -452,7 +452,7 @@ fn main() {
     // ---------------------------------------------------------------- lossy
     rep.line("## Lossy mode (one slow reader, 64 B, 8192 slots, in process)");
     rep.line("");
-    rep.line("`lossy`: the reader spends 1 µs of work per message; its capacity (criterion: read + work per message) sets the writer's pace. Resync: time from a `Lagged` until the reader has caught up (its next `Empty`). `accounted`: delivered + missed = sent, exactly.");
+    rep.line("`lossy`: the reader spends 1 µs of work per message; its capacity (criterion: read + work per message) sets the writer's pace; halfway through, the writer sends one unpaced burst of twice the ring's slots, which overruns the reader once. Resync: time from a `Lagged` until the reader has caught up (its next `Empty`; at 100 % that can only happen after the writer stops). `accounted`: delivered + missed = sent, exactly.");
     rep.line("");
     rep.line("| writer at | offered | delivered | sent | delivered | missed | lag events | resync median | resync max | accounted |");
     rep.line("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
