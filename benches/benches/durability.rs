@@ -152,8 +152,9 @@ fn durability(c: &mut Criterion) {
         g.bench("applog", &p, || Box::new(AppendLog::new(size, u64::MAX)));
         for every in EVERY {
             let p = format!("n{every}_s{size}");
-            let fmq = FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin").flushing(every);
-            g.bench("fmq-file", &p, || Box::new(fmq));
+            g.bench("fmq-file", &p, || {
+                Box::new(FmqProc::new(EXE, Backend::File, 0, size, RING_L3, "spin").flushing(every))
+            });
             g.bench("applog", &p, || Box::new(AppendLog::new(size, every)));
             g.bench("sqlite-wal", &p, || Box::new(Sqlite::new(size, every)));
         }

@@ -30,8 +30,17 @@ fn slots(c: &mut Criterion) {
         g.bench("fmq-heap", &p(1), || {
             Box::new(FmqHeap::with_slots(1, SIZE, ring, slots))
         });
-        let shm = FmqProc::with_slots(EXE, Backend::Shm, 1, SIZE, ring, slots, "spin");
-        g.bench("fmq-shm", &p(1), || Box::new(shm));
+        g.bench("fmq-shm", &p(1), || {
+            Box::new(FmqProc::with_slots(
+                EXE,
+                Backend::Shm,
+                1,
+                SIZE,
+                ring,
+                slots,
+                "spin",
+            ))
+        });
     }
     g.finish();
 }

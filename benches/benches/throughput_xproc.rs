@@ -25,17 +25,35 @@ fn throughput_xproc(c: &mut Criterion) {
     for size in SIZES {
         for readers in READERS {
             let p = rig::param(readers, size, RING_L3.name);
-            let shm = FmqProc::new(EXE, Backend::Shm, readers, size, RING_L3, "spin");
-            g.bench("fmq-shm", &p, || Box::new(shm));
-            let file = FmqProc::new(EXE, Backend::File, readers, size, RING_L3, "spin");
-            g.bench("fmq-file", &p, || Box::new(file));
+            g.bench("fmq-shm", &p, || {
+                Box::new(FmqProc::new(
+                    EXE,
+                    Backend::Shm,
+                    readers,
+                    size,
+                    RING_L3,
+                    "spin",
+                ))
+            });
+            g.bench("fmq-file", &p, || {
+                Box::new(FmqProc::new(
+                    EXE,
+                    Backend::File,
+                    readers,
+                    size,
+                    RING_L3,
+                    "spin",
+                ))
+            });
             if readers == 0 {
                 continue;
             }
             if size <= 4 << 10 {
-                let batch =
-                    FmqProc::new(EXE, Backend::Shm, readers, size, RING_L3, "spin").batched(32);
-                g.bench("fmq-shm-batch32", &p, || Box::new(batch));
+                g.bench("fmq-shm-batch32", &p, || {
+                    Box::new(
+                        FmqProc::new(EXE, Backend::Shm, readers, size, RING_L3, "spin").batched(32),
+                    )
+                });
             }
             g.bench("iceoryx2", &p, || {
                 Box::new(IceProc::new(EXE, readers, size, RING_L3))
@@ -53,8 +71,9 @@ fn throughput_xproc(c: &mut Criterion) {
     for ring in [RING_L2, RING_L3, RING_HUGE] {
         for size in [64, 4 << 10, 64 << 10] {
             let p = rig::param(1, size, ring.name);
-            let shm = FmqProc::new(EXE, Backend::Shm, 1, size, ring, "spin");
-            g.bench("fmq-shm", &p, || Box::new(shm));
+            g.bench("fmq-shm", &p, || {
+                Box::new(FmqProc::new(EXE, Backend::Shm, 1, size, ring, "spin"))
+            });
         }
     }
     g.finish();

@@ -175,9 +175,18 @@ impl Rig for FmqProc {
         let children = self.children.take().expect("children");
         let missed: u64 = (0..self.readers).map(|i| children.ctl.missed(i)).sum();
         children.finish();
+        drop(self);
+        assert_eq!(missed, 0, "lossless fmq run lost messages");
+    }
+}
+
+impl Drop for FmqProc {
+    /// Stops any reader still running and removes the queue (its segment or files and its
+    /// lock file), also when the rig is dropped without `finish` (a panic).
+    fn drop(&mut self) {
+        drop(self.children.take());
         drop(self.writer.take());
         let _ = fmq::queue::remove(&self.spec, true);
-        assert_eq!(missed, 0, "lossless fmq run lost messages");
     }
 }
 
