@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if cargo fmt --version >/dev/null 2>&1; then
     cargo fmt --all -- --check
+    (cd benches && cargo fmt -- --check)
 else
     echo "SKIP: rustfmt is not installed; formatting not checked"
 fi
@@ -16,6 +17,8 @@ if cargo clippy --version >/dev/null 2>&1; then
         cargo clippy -p fmq-model --tests -- -D warnings
     CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
         cargo clippy -p fmq-sim --all-targets -- -D warnings
+    # benches/ is a workspace of its own (the peers stay out of the main build).
+    (cd benches && CARGO_TARGET_DIR="$PWD/../target-bench" cargo clippy --all-targets -- -D warnings)
 else
     echo "SKIP: clippy is not installed; lints not checked"
 fi

@@ -21,6 +21,9 @@ cargo test --workspace
 step "the README's first command: the shared-memory demo (2 s), must end with corrupt 0"
 cargo run --release --bin fmq -- demo --seconds 2
 
+step "benchmarks: build benches/ (own workspace, target-bench/) and run every benchmark once, then the report generator"
+./ci/bench-smoke.sh
+
 step "loom models (every interleaving within the preemption bound)"
 ./ci/loom.sh
 

@@ -18,10 +18,40 @@ pub(crate) const fn padded_len(len: u64) -> u64 {
     (len + 7) & !7
 }
 
+/// Words per cache line: the copies below move a whole line per step.
+const LINE_WORDS: usize = 8;
+/// Bytes per cache line.
+const LINE_BYTES: usize = LINE_WORDS * 8;
+
 /// Stores `src` into `dst` (exactly `padded_len(src.len()) / 8` words), zero-padding the
 /// last word.
+///
+/// Whole cache lines first, eight word stores per step with no per-word loop bookkeeping (a
+/// tight loop of single words spends most of its instructions on the loop itself, which
+/// limits how many lines are in flight), then the remaining words.
 #[inline]
 pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
+    let lines = src.len() / LINE_BYTES;
+    let (head, tail) = src.split_at(lines * LINE_BYTES);
+    for (c, ws) in head
+        .chunks_exact(LINE_BYTES)
+        .zip(dst.chunks_exact(LINE_WORDS))
+    {
+        for (b, w) in c.chunks_exact(8).zip(ws) {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(b);
+            // ORDERING: Relaxed: payload words are published by the slot stamp's Release
+            // store and guarded against overwrite by the writer's fence(Release) after
+            // retiring.
+            w.store(u64::from_le_bytes(x), Ordering::Relaxed);
+        }
+    }
+    store_words(dst.get(lines * LINE_WORDS..).unwrap_or(&[]), tail);
+}
+
+/// [`store_bytes`] one word at a time.
+#[inline]
+fn store_words(dst: &[AtomicU64], src: &[u8]) {
     let mut chunks = src.chunks_exact(8);
     let mut words = dst.iter();
     // `chunks` first: `zip` polls its left side first, and must not consume a word it cannot
@@ -29,8 +59,7 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     for (c, w) in (&mut chunks).zip(&mut words) {
         let mut b = [0u8; 8];
         b.copy_from_slice(c);
-        // ORDERING: Relaxed: payload words are published by the slot stamp's Release store
-        // and guarded against overwrite by the writer's fence(Release) after retiring.
+        // ORDERING: Relaxed: as in `store_bytes`.
         w.store(u64::from_le_bytes(b), Ordering::Relaxed);
     }
     let rest = chunks.remainder();
@@ -45,13 +74,37 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
 }
 
 /// Loads `dst.len()` bytes from `src` (at least `padded_len(dst.len()) / 8` words).
+///
+/// Whole cache lines first (eight word loads, then the line's bytes), then the remaining
+/// words; see [`store_bytes`].
 #[inline]
 pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
+    let lines = dst.len() / LINE_BYTES;
+    let (head, tail) = dst.split_at_mut(lines * LINE_BYTES);
+    for (c, ws) in head
+        .chunks_exact_mut(LINE_BYTES)
+        .zip(src.chunks_exact(LINE_WORDS))
+    {
+        let mut line = [0u64; LINE_WORDS];
+        for (x, w) in line.iter_mut().zip(ws) {
+            // ORDERING: Relaxed: validated afterwards by the reader's fence(Acquire) and
+            // stamp re-check (seqlock), never trusted before.
+            *x = w.load(Ordering::Relaxed);
+        }
+        for (b, x) in c.chunks_exact_mut(8).zip(line) {
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+    }
+    load_words(src.get(lines * LINE_WORDS..).unwrap_or(&[]), tail);
+}
+
+/// [`load_bytes`] one word at a time.
+#[inline]
+fn load_words(src: &[AtomicU64], dst: &mut [u8]) {
     let mut words = src.iter();
     let mut chunks = dst.chunks_exact_mut(8);
     for (c, w) in (&mut chunks).zip(&mut words) {
-        // ORDERING: Relaxed: validated afterwards by the reader's fence(Acquire) and stamp
-        // re-check (seqlock), never trusted before.
+        // ORDERING: Relaxed: as in `load_bytes`.
         c.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
     }
     let rest = chunks.into_remainder();

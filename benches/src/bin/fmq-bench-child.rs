@@ -1,0 +1,11 @@
+//! The child process of the cross-process scenarios: `fmq-bench-child ROLE key=value...`
+//! (roles in `fmq_benches::child`). Started by the bench files, never by hand.
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let role = args
+        .next()
+        .expect("usage: fmq-bench-child ROLE key=value...");
+    let a = fmq_benches::child::Args::parse(args);
+    fmq_benches::child::run(&role, &a);
+}
