@@ -19,7 +19,7 @@ rm -rf "$CARGO_TARGET_DIR/criterion" "$CARGO_TARGET_DIR/fmq-bench"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 start=$SECONDS
 # Latency and the limits first, while nothing else of ours has warmed the machine up.
-for b in limits latency throughput_xproc throughput_inproc slots durability lossy; do
+for b in limits latency throughput_xproc throughput_inproc slots durability lossy blocking; do
     echo "==> bench $b ($((SECONDS - start)) s so far)"
     cargo bench --bench "$b" -- --noplot 2>&1 | grep -E '^[a-z_]+/.*time:|time:|panicked|error' || true
 done
