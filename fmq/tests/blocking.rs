@@ -14,17 +14,6 @@ use fmq::{CreateOptions, DropReason, ReadError, Reader, StartAt, WriteError, Wri
 
 const ENTRY: &str = "child_process_entry";
 
-fn env(key: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
-}
-
-fn say(line: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{line}").unwrap();
-    out.flush().unwrap();
-}
-
 /// Role `registered`: registers as `FMQ_TEST_NAME` from the oldest message and reads
 /// `FMQ_TEST_COUNT` messages, sleeping `FMQ_TEST_PACE_US` after each; every id must come in
 /// order with its payload, no lag. With `FMQ_TEST_STOP_AFTER=k` it stops reading after `k`

@@ -18,7 +18,7 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -42,17 +42,6 @@ const READER_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_KILLS: u64 = 25;
 /// The longest random delay between a writer's start and its SIGKILL, in microseconds.
 const MAX_DELAY_US: u64 = 30_000;
-
-fn env(key: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // Leading newline: the harness may have printed "test NAME ... " without one.
-    writeln!(out, "\n{line}").unwrap();
-    out.flush().unwrap();
-}
 
 /// Parses a seed in decimal or `0x` hexadecimal.
 fn parse_seed(s: &str) -> u64 {

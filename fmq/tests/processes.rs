@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,17 +16,6 @@ use fmq::{OpenError, Reader, StartAt, Writer, WriterStatus};
 const ENTRY: &str = "child_process_entry";
 /// A child role never runs longer than this, even if its parent vanished.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-
-fn env(key: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // Leading newline: the harness may have printed "test NAME ... " without one.
-    writeln!(out, "\n{line}").unwrap();
-    out.flush().unwrap();
-}
 
 /// Role `reader`: follows the queue from its oldest message until it has accounted for
 /// `FMQ_TEST_COUNT` ids.

@@ -26,16 +26,19 @@ const N: u64 = 300;
 const SLOTS: u32 = 4;
 const BUF: u64 = 512;
 
-fn region() -> Arc<HeapRegion> {
-    let cfg = Config {
+fn config() -> Config {
+    Config {
         slots_count: SLOTS,
         buf_size_bytes: BUF,
         queue_flags: QUEUE_FLAG_BLOCKING,
         creation_time_ns: 1,
         readers_max: 4,
         reader_timeout_ms: 0,
-    };
-    Arc::new(HeapRegion::new(&Layout::from_config(&cfg).unwrap()))
+    }
+}
+
+fn region() -> Arc<HeapRegion> {
+    Arc::new(HeapRegion::new(&Layout::from_config(&config()).unwrap()))
 }
 
 fn len_of(id: u64) -> usize {
@@ -76,15 +79,7 @@ fn follow_all(mut r: Reader<Arc<HeapRegion>>, start: u64, who: &str) -> u64 {
 
 fn execution() {
     let region = region();
-    let format_cfg = Config {
-        slots_count: SLOTS,
-        buf_size_bytes: BUF,
-        queue_flags: QUEUE_FLAG_BLOCKING,
-        creation_time_ns: 1,
-        readers_max: 4,
-        reader_timeout_ms: 0,
-    };
-    let mut writer = Writer::format(Arc::clone(&region), &format_cfg).unwrap();
+    let mut writer = Writer::format(Arc::clone(&region), &config()).unwrap();
     let dead = Arc::new(AtomicBool::new(false));
     let dead_index = Arc::new(StdAtomicU64::new(u64::MAX));
     // Two readers registered from the start, one that will die.

@@ -303,6 +303,20 @@ pub fn set_len(path: &Path, len: u64) {
         .unwrap_or_else(|e| panic!("set_len {path:?}: {e}"));
 }
 
+/// A child role's setting from its environment (the parent always sets it).
+pub fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
+}
+
+/// A child's line to its parent, flushed at once.
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    // Leading newline: the harness may have printed "test NAME ... " without one.
+    writeln!(out, "\n{line}").unwrap();
+    out.flush().unwrap();
+}
+
 /// The env var that tells a re-executed test binary which child role to play.
 pub const CHILD_ENV: &str = "FMQ_TEST_CHILD";
 
