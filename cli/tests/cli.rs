@@ -753,3 +753,85 @@ fn demo_stops_cleanly_on_ctrl_c_and_still_prints_the_summary() {
     assert!(out.contains("summary (interrupted)"), "{out}");
     assert!(out.contains("result     ok"), "{out}");
 }
+
+#[test]
+fn blocking_queue_holds_the_writer_for_a_registered_reader_and_reports_it_dead() {
+    let q = Shm::new("blocking");
+    assert_ok(&fmq(&[
+        "create",
+        &q.0,
+        "--slots",
+        "4",
+        "--size",
+        "4K",
+        "--blocking",
+        "--readers-max",
+        "2",
+    ]));
+    let mut reader = spawn(&[
+        "read",
+        &q.0,
+        "--from",
+        "oldest",
+        "--follow",
+        "--register",
+        "archiver",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = fmq(&["info", &q.0, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        if v["readers"].as_array().is_some_and(|r| r.len() == 1) {
+            assert_eq!(v["blocking"], true);
+            assert_eq!(v["readers"][0]["name"], "archiver");
+            assert_eq!(v["readers"][0]["state"], "live");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reader never registered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = stdout(&fmq(&["info", &q.0]));
+    assert!(
+        text.contains("readers      blocking; 1 of 2 records in use"),
+        "{text}"
+    );
+    assert!(text.contains("\"archiver\""), "{text}");
+    // Stopped (alive, within the 10 s reader timeout), it holds the writer at the fifth
+    // message: the write times out with one clear line instead of overwriting message 1.
+    let pid = reader.id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let o = fmq(&["write", &q.0, "--timeout", "0.5", "1", "2", "3", "4", "5"]);
+    assert_error(&o, "timed out");
+    // Killed, it is detected by its pid: the next write drops it, says so, and goes on.
+    signal("-KILL");
+    let _ = wait_exit(&mut reader, Duration::from_secs(10));
+    let o = fmq(&["write", &q.0, "--timeout", "5", "5", "6", "7", "8"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("unregistered reader 0 (\"archiver\"")
+            && stderr(&o).contains("process is gone"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(&fmq(&["info", &q.0, "--json"])).trim()).unwrap();
+    assert_eq!(
+        (v["readers_dropped"].as_u64(), v["youngest_id"].as_u64()),
+        (Some(1), Some(8))
+    );
+}
+
+#[test]
+fn registering_on_a_queue_without_a_registry_is_one_clear_line() {
+    let q = Shm::new("noreg");
+    assert_ok(&fmq(&["create", &q.0, "--size", "4K"]));
+    let o = fmq(&["read", &q.0, "--register", "x"]);
+    assert_error(&o, "no reader registry");
+}
