@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The performance report: runs every benchmark scenario of benches/ (fmq and its peers, in
-# one run, on this machine; about 10 minutes on 2 cores) and writes docs/performance.md
+# one run, on this machine; about 4 minutes of benchmarks on 2 cores, plus the build) and writes docs/performance.md
 # with the machine, the versions, this command and the ratio tables (fmq-perf-report).
 #   ./ci/perf-report.sh                 # writes docs/performance.md
 #   ./ci/perf-report.sh OUT.md          # writes elsewhere
