@@ -276,7 +276,11 @@ fn blocking_mode_needs_a_registry_and_the_registry_is_bounded() {
         Err(ConfigError::TooManyReaders { .. })
     ));
     // Without a registry, registering is refused.
-    let plain = Config::default();
+    let plain = Config {
+        slots_count: 4,
+        buf_size_bytes: 256,
+        ..Config::default()
+    };
     let region = HeapRegion::new(&Layout::from_config(&plain).unwrap());
     drop(Writer::format(&region, &plain).unwrap());
     let mut r = reader(&region, StartAt::End);
