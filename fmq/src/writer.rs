@@ -279,7 +279,8 @@ impl Writer {
     /// must retire (see [`Writer::set_write_timeout`]).
     pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
         let compressed_len = self.compress(msg);
-        let started = Instant::now();
+        // Set on the first `Blocked` only: no clock read per message.
+        let mut started = None;
         let mut spins = 0;
         loop {
             let got = match compressed_len {
@@ -299,7 +300,7 @@ impl Writer {
                     return Ok(id);
                 }
                 Err(WriteError::Blocked { reader, cursor, .. }) => {
-                    self.wait_for_reader(reader, cursor, started, &mut spins)?;
+                    self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -321,12 +322,13 @@ impl Writer {
 
     /// One step of waiting for the registered reader at record `index`, last seen at
     /// `cursor`: unregisters it if dead, fails if the write timeout passed, spins a while,
-    /// then sleeps on its cursor's futex (at most one 50 ms slice).
+    /// then sleeps on its cursor's futex (at most one 50 ms slice). `started` is when the
+    /// write first blocked (set by the first call).
     fn wait_for_reader(
         &mut self,
         index: u32,
         cursor: u64,
-        started: Instant,
+        started: &mut Option<Instant>,
         spins: &mut u32,
     ) -> Result<(), WriteError> {
         // Readers that were waiting for this write have something to read meanwhile.
@@ -334,7 +336,7 @@ impl Writer {
         if self.drop_if_dead(index) {
             return Ok(());
         }
-        let waited = started.elapsed();
+        let waited = started.get_or_insert_with(Instant::now).elapsed();
         if self.write_timeout.is_some_and(|t| waited >= t) {
             return Err(WriteError::TimedOut {
                 reader: index,
@@ -410,7 +412,7 @@ impl Writer {
         msgs: &[NewMessage<'_>],
     ) -> Result<Option<MessageId>, WriteError> {
         let last = if self.compression == Compression::None {
-            let started = Instant::now();
+            let mut started = None;
             let mut spins = 0;
             let mut rest = msgs;
             loop {
@@ -420,7 +422,7 @@ impl Writer {
                     Err(WriteError::Blocked { reader, cursor, .. }) => {
                         let done = (self.core.youngest_id().0 - before) as usize;
                         rest = &rest[done.min(rest.len())..];
-                        self.wait_for_reader(reader, cursor, started, &mut spins)?;
+                        self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
                     }
                     Err(e) => return Err(e),
                 }
