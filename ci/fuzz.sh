@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Long fuzz run: every cargo-fuzz target of fuzz/ in turn, one job each, on the nightly
 # toolchain, with debug assertions and overflow checks (-a). Installs cargo-fuzz if it is
-# missing. Usage:
+# missing (ci/setup.sh --group fuzz). Usage:
 #   ./ci/fuzz.sh [seconds-per-target]        (default 360)
 # New corpus entries land in fuzz/corpus/<target>/ (minimise with `cargo fuzz cmin` before
 # committing, see fuzz/README.md); a failing input stops the run and is left in
@@ -11,13 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs="${1:-360}"
 
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    echo "ci/fuzz.sh: needs the nightly toolchain (rustup toolchain install nightly)" >&2
-    exit 1
-fi
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    cargo install cargo-fuzz --locked
-fi
+# cargo-fuzz and the nightly toolchain come from ci/setup.sh (group fuzz in ci/deps.txt).
+../ci/setup.sh --group fuzz
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -2,23 +2,17 @@
 # Formatting and clippy over the workspace, warnings denied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if cargo fmt --version >/dev/null 2>&1; then
-    cargo fmt --all -- --check
-    (cd benches && cargo fmt -- --check)
-else
-    echo "SKIP: rustfmt is not installed; formatting not checked"
-fi
-if cargo clippy --version >/dev/null 2>&1; then
-    cargo clippy --workspace --all-targets -- -D warnings
-    # The model and simulator code compiled only under their cfgs, each in its own target dir.
-    CARGO_TARGET_DIR=target-loom RUSTFLAGS="--cfg fmq_loom" \
-        cargo clippy -p fmq-model --tests --bins -- -D warnings
-    CARGO_TARGET_DIR=target-shuttle RUSTFLAGS="--cfg fmq_shuttle" \
-        cargo clippy -p fmq-model --tests -- -D warnings
-    CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
-        cargo clippy -p fmq-sim --all-targets -- -D warnings
-    # benches/ is a workspace of its own (the peers stay out of the main build).
-    (cd benches && CARGO_TARGET_DIR="$PWD/../target-bench" cargo clippy --all-targets -- -D warnings)
-else
-    echo "SKIP: clippy is not installed; lints not checked"
-fi
+# rustfmt, clippy and libclang (for the benches' iceoryx2 peer) come from ci/setup.sh.
+./ci/setup.sh --check >/dev/null || ./ci/setup.sh
+cargo fmt --all -- --check
+(cd benches && cargo fmt -- --check)
+cargo clippy --workspace --all-targets -- -D warnings
+# The model and simulator code compiled only under their cfgs, each in its own target dir.
+CARGO_TARGET_DIR=target-loom RUSTFLAGS="--cfg fmq_loom" \
+    cargo clippy -p fmq-model --tests --bins -- -D warnings
+CARGO_TARGET_DIR=target-shuttle RUSTFLAGS="--cfg fmq_shuttle" \
+    cargo clippy -p fmq-model --tests -- -D warnings
+CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
+    cargo clippy -p fmq-sim --all-targets -- -D warnings
+# benches/ is a workspace of its own (the peers stay out of the main build).
+(cd benches && CARGO_TARGET_DIR="$PWD/../target-bench" cargo clippy --all-targets -- -D warnings)
