@@ -155,6 +155,22 @@ impl<R: Region> Reader<R> {
         pid: u32,
         now_ns: u64,
     ) -> Result<MessageId, RegisterError> {
+        self.register_with(name, pid, now_ns, |_, owner| owner == 0)
+    }
+
+    /// [`Reader::register`] that may also take a record whose owner the caller knows is dead:
+    /// `claimable(index, owner)` says whether record `index`, holding the owner word `owner`
+    /// (0 when free), may be claimed. The fmq crate holds each record's token (an OFD lock
+    /// the kernel drops when its owner dies) and answers yes for a free record, or a taken
+    /// one whose token it could take. It may be asked again about a record whose owner word
+    /// changed (the writer marked it dropped).
+    pub fn register_with(
+        &mut self,
+        name: &[u8],
+        pid: u32,
+        now_ns: u64,
+        mut claimable: impl FnMut(u32, u64) -> bool,
+    ) -> Result<MessageId, RegisterError> {
         if let Some(r) = self.registration {
             return Err(RegisterError::AlreadyRegistered { index: r.index });
         }
@@ -162,7 +178,8 @@ impl<R: Region> Reader<R> {
         if view.readers_max() == 0 {
             return Err(RegisterError::NoRegistry);
         }
-        let (index, token, start) = registry::claim(&view, name, pid, now_ns, self.core.next_id)
+        let (index, token, start) =
+            registry::claim(&view, name, pid, now_ns, self.core.next_id, &mut claimable)
             .ok_or(RegisterError::RegistryFull {
                 readers_max: self.core.layout.readers_max(),
             })?;

@@ -146,82 +146,102 @@ pub fn load_record(stat: &[AtomicU64], layout: &crate::Layout, index: u32) -> Op
     })
 }
 
-/// Claims a free record for a reader that wants to read `want` next; returns the record
-/// index, the owner token, and where the reader starts (`want`, or the writer's
-/// `retire_intent` when that is higher: ids below it may be retired without regard to this
-/// reader). `None` when every record is taken.
+/// Claims a record for a reader that wants to read `want` next; returns the record index,
+/// the owner token, and where the reader starts (`want`, or the writer's `retire_intent`
+/// when that is higher: ids below it may be retired without regard to this reader). `None`
+/// when no record can be had.
+///
+/// `claimable(index, owner)` decides whether the record, holding `owner`, may be taken: a
+/// free one (`owner == 0`), or one whose owner the caller knows is dead (the fmq crate holds
+/// the record's token, an OFD lock that only a dead owner gives up). The claim is one CAS
+/// from the value `claimable` accepted; if the writer marks that owner dropped meanwhile,
+/// `claimable` is asked again about the new value.
 pub(crate) fn claim(
     view: &View<'_>,
     name: &[u8],
     pid: u32,
     now_ns: u64,
     want: u64,
+    claimable: &mut dyn FnMut(u32, u64) -> bool,
 ) -> Option<(u32, u64, u64)> {
     for index in 0..view.readers_max() {
         let rec = view.record(index)?;
         // ORDERING: Relaxed: only picks a candidate; the CAS below decides.
-        let owner = rec[word::OWNER].load(Ordering::Relaxed);
-        if owner != 0 {
-            continue;
+        let mut owner = rec[word::OWNER].load(Ordering::Relaxed);
+        // At most two rounds: only the writer's drop (one bit, once) changes a dead owner.
+        for _ in 0..2 {
+            if !claimable(index as u32, owner) {
+                break;
+            }
+            // The ticket tells this registration from earlier ones of the same pid (a reader
+            // that registers again in the record it left).
+            // ORDERING: Relaxed: a counter; the claim below orders the record.
+            let ticket = (rec[word::TICKET].load(Ordering::Relaxed) & 0x7fff_ffff)
+                .wrapping_add(1)
+                .max(1);
+            let token = u64::from(pid) | (ticket << 32);
+            let owner_word = &rec[word::OWNER];
+            // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
+            // `reclaim`): its stores to the record (its last cursor) happen before the stores
+            // below, so they cannot land after them. The handshake with the writer is the fence
+            // below, not this.
+            // not modelled: the models' previous owners leave before the claim in program order.
+            let got = owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
+            match got {
+                Ok(_) => {
+                    // ORDERING: Relaxed: read back only by the next claimant, after its
+                    // Acquire claim.
+                    rec[word::TICKET].store(ticket, Ordering::Relaxed);
+                    let start = finish_claim(view, rec, name, now_ns, want);
+                    return Some((index as u32, token, start));
+                }
+                Err(now) => owner = now,
+            }
         }
-        // The ticket tells this registration from earlier ones of the same pid (a reader
-        // that registers again in the record it left).
-        // ORDERING: Relaxed: a counter; the claim below orders the record.
-        let ticket = (rec[word::TICKET].load(Ordering::Relaxed) & 0x7fff_ffff)
-            .wrapping_add(1)
-            .max(1);
-        let token = u64::from(pid) | (ticket << 32);
-        let owner_word = &rec[word::OWNER];
-        // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
-        // `reclaim`): its stores to the record (its last cursor) happen before the stores
-        // below, so they cannot land after them. The handshake with the writer is the fence
-        // below, not this.
-        // not modelled: the models' previous owners leave before the claim in program order.
-        let got = owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
-        if got.is_err() {
-            continue;
-        }
-        // ORDERING: Relaxed: read back only by the next claimant, after its Acquire claim.
-        rec[word::TICKET].store(ticket, Ordering::Relaxed);
-        let mut words = [0u64; 3];
-        for (i, chunk) in name.iter().take(NAME_MAX_BYTES).enumerate() {
-            words[i / 8] |= u64::from(*chunk) << (8 * (i % 8));
-        }
-        for (i, w) in words.iter().enumerate() {
-            // ORDERING: Relaxed: descriptive, read only by snapshots.
-            rec[word::NAME + i].store(*w, Ordering::Relaxed);
-        }
-        // ORDERING: Relaxed: descriptive; the writer's dead-reader check reads it as a hint.
-        rec[word::REGISTERED].store(now_ns, Ordering::Relaxed);
-        // ORDERING: Relaxed: as above.
-        rec[word::HEARTBEAT].store(now_ns, Ordering::Relaxed);
-        // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`, as every
-        // cursor store: a reader registering again read the ids below `want` before.
+    }
+    None
+}
+
+/// The part of [`claim`] after the owner CAS: the record's fields and the registration
+/// handshake; returns where the reader starts.
+fn finish_claim(view: &View<'_>, rec: &[AtomicU64], name: &[u8], now_ns: u64, want: u64) -> u64 {
+    let mut words = [0u64; 3];
+    for (i, chunk) in name.iter().take(NAME_MAX_BYTES).enumerate() {
+        words[i / 8] |= u64::from(*chunk) << (8 * (i % 8));
+    }
+    for (i, w) in words.iter().enumerate() {
+        // ORDERING: Relaxed: descriptive, read only by snapshots.
+        rec[word::NAME + i].store(*w, Ordering::Relaxed);
+    }
+    // ORDERING: Relaxed: descriptive; the writer's dead-reader check reads it as a hint.
+    rec[word::REGISTERED].store(now_ns, Ordering::Relaxed);
+    // ORDERING: Relaxed: as above.
+    rec[word::HEARTBEAT].store(now_ns, Ordering::Relaxed);
+    // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`, as every
+    // cursor store: a reader registering again read the ids below `want` before.
+    // not modelled: what this orders is a reader's loads before a writer's later stores to
+    // the same words (load buffering), which loom does not explore (a load never reads a
+    // store that comes later in another thread's program order); the seqlock would still
+    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+    rec[word::CURSOR].store(want, Ordering::Release);
+    // ORDERING: fence(SeqCst): the registration handshake. Pairs with the writer's
+    // fence(SeqCst) in `scan` between its intent store and its record loads: either the
+    // writer's loads see this cursor, or the load below sees its intent.
+    fence(Ordering::SeqCst);
+    // ORDERING: Relaxed: after the fence above (the handshake's load).
+    let intent = view
+        .header(crate::header::word::RETIRE_INTENT)
+        .load(Ordering::Relaxed);
+    let start = want.max(intent);
+    if start != want {
+        // ORDERING: Release, as every cursor store.
         // not modelled: what this orders is a reader's loads before a writer's later stores to
         // the same words (load buffering), which loom does not explore (a load never reads a
         // store that comes later in another thread's program order); the seqlock would still
         // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
-        rec[word::CURSOR].store(want, Ordering::Release);
-        // ORDERING: fence(SeqCst): the registration handshake. Pairs with the writer's
-        // fence(SeqCst) in `scan` between its intent store and its record loads: either the
-        // writer's loads see this cursor, or the load below sees its intent.
-        fence(Ordering::SeqCst);
-        // ORDERING: Relaxed: after the fence above (the handshake's load).
-        let intent = view
-            .header(crate::header::word::RETIRE_INTENT)
-            .load(Ordering::Relaxed);
-        let start = want.max(intent);
-        if start != want {
-            // ORDERING: Release, as every cursor store.
-            // not modelled: what this orders is a reader's loads before a writer's later stores to
-            // the same words (load buffering), which loom does not explore (a load never reads a
-            // store that comes later in another thread's program order); the seqlock would still
-            // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
-            rec[word::CURSOR].store(start, Ordering::Release);
-        }
-        return Some((index as u32, token, start));
+        rec[word::CURSOR].store(start, Ordering::Release);
     }
-    None
+    start
 }
 
 /// Publishes a registered reader's cursor: it has copied and validated every id below

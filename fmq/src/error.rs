@@ -104,6 +104,33 @@ pub enum OpenError {
         /// Why.
         source: RecoverError,
     },
+    /// A symbolic link on the way to the queue belongs to another user (it could redirect
+    /// this process's files anywhere that user chooses).
+    UntrustedSymlink {
+        /// The link.
+        link: PathBuf,
+        /// Its owner.
+        owner_uid: u32,
+    },
+    /// A queue or lock file that exists belongs to another user: fmq does not write to it.
+    ForeignOwner {
+        /// The file.
+        file: PathBuf,
+        /// Its owner.
+        owner_uid: u32,
+    },
+    /// A file where the queue's lock file should be is not an fmq lock file (a regular file
+    /// of at most 32 bytes holding a pid); fmq does not truncate it.
+    NotALockFile {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A file where the queue's data should be is not an fmq queue file (no fmq magic);
+    /// fmq neither replaces nor removes it.
+    NotAQueue {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 impl OpenError {
@@ -180,6 +207,28 @@ impl fmt::Display for OpenError {
             OpenError::Config(e) => e.fmt(f),
             OpenError::Format(e) => e.fmt(f),
             OpenError::Recover { queue, source } => write!(f, "queue {queue}: {source}"),
+            OpenError::UntrustedSymlink { link, owner_uid } => write!(
+                f,
+                "refusing to follow {}: a symbolic link owned by uid {owner_uid}, not by this \
+                 user or root",
+                link.display()
+            ),
+            OpenError::ForeignOwner { file, owner_uid } => write!(
+                f,
+                "{} belongs to uid {owner_uid}, not to this user (uid {}): refusing to write to it",
+                file.display(),
+                crate::safepath::euid()
+            ),
+            OpenError::NotALockFile { file } => write!(
+                f,
+                "{} exists and is not an fmq lock file: refusing to touch it",
+                file.display()
+            ),
+            OpenError::NotAQueue { file } => write!(
+                f,
+                "{} exists and is not an fmq queue file: refusing to touch it",
+                file.display()
+            ),
         }
     }
 }
@@ -301,6 +350,11 @@ pub enum RegisterError {
         /// The queue.
         queue: String,
     },
+    /// The reader's record token could not be set up (a descriptor could not be duplicated).
+    Io {
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for RegisterError {
@@ -311,6 +365,7 @@ impl fmt::Display for RegisterError {
                 f,
                 "cannot register with queue {queue}: its files are not writable by this user"
             ),
+            RegisterError::Io { source } => write!(f, "cannot register: {source}"),
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod map;
 pub mod path;
 pub mod queue;
 pub mod reader;
+mod safepath;
 pub mod wait;
 pub mod writer;
 

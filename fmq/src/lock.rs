@@ -1,5 +1,15 @@
 //! The writer lock (DESIGN §5, invariant 1): a non-blocking exclusive `flock` on
-//! `NAME.lock`, held for the writer's whole life, with the writer's pid written in.
+//! `NAME.lock`, held for the writer's whole life, with the writer's pid written in, and the
+//! tokens that tie liveness to the queue itself.
+//!
+//! The lock file serialises creators and removers of one name. What proves that a queue has
+//! a live writer is the writer's *token*: an OFD lock (`F_OFD_SETLK`) on one byte of the
+//! queue's first data file (the segment or `.stat`). It follows the data's inode, however the
+//! queue is named (`DIR1/shmem_77` and `DIR2/shmem_77`, a symlink, a hard link, a lock file
+//! someone removed), and the kernel drops it when the writer dies, whatever pid namespace
+//! it runs in. Registered readers hold a token of their own per record
+//! ([`reader_token`]), so a blocking writer can tell a dead reader from a live one without
+//! trusting pids.
 //!
 //! The kernel drops a `flock` when the last descriptor of its open file description closes,
 //! so a dead writer never leaves a stale lock. The descriptor is close-on-exec (std opens
@@ -14,11 +24,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::OpenError;
 use crate::path::QueuePath;
+use crate::safepath;
 
 /// Whether writers take the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -55,14 +66,31 @@ impl Locking {
 }
 
 /// A held writer lock; released when dropped (or when the process dies).
+///
+/// The lock file is found with the LockedOpen pattern: open (creating it if missing), check
+/// that it is an fmq lock file (a regular file of at most 32 bytes holding nothing or a pid,
+/// owned by this user, by the queue's owner or by root), `flock` it without waiting, then
+/// check that the name still leads to the locked inode, and start again if it does not (the
+/// file was unlinked or replaced between the open and the lock). So unlinking a lock file
+/// while holding it is safe: whoever opened the old inode finds out and retries. The pid is
+/// written only after the caller has checked that the queue's files are fmq's
+/// ([`WriterLock::write_pid`]).
 #[derive(Debug)]
 pub struct WriterLock {
     file: Option<File>,
     path: PathBuf,
+    /// This call created the lock file (a refused create removes it again).
+    created: bool,
 }
 
+/// Attempts of the LockedOpen loop before giving up (another process keeps replacing the
+/// lock file).
+const LOCK_ATTEMPTS: u32 = 100;
+
 impl WriterLock {
-    /// Takes the lock of `queue` without waiting.
+    /// Takes the lock of `queue` without waiting. `queue_owner` is the uid owning the
+    /// queue's data, if it exists: a pre-existing lock file must belong to this user, to
+    /// that owner or to root.
     pub fn acquire(
         queue: &QueuePath,
         locking: Locking,
@@ -70,52 +98,96 @@ impl WriterLock {
     ) -> Result<WriterLock, OpenError> {
         let path = queue.lock_path().to_path_buf();
         if locking == Locking::Off {
-            return Ok(WriterLock { file: None, path });
+            return Ok(WriterLock {
+                file: None,
+                path,
+                created: false,
+            });
         }
         let dir = queue.lock_dir();
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(|e| OpenError::io("create directory", dir, e))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| OpenError::io("open lock file", &path, e))?;
-        // SAFETY:
-        // 1. `file` is an open descriptor owned by this function for the whole call.
-        // 2. flock takes no pointers.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => {
-                    return Err(OpenError::Locked {
-                        queue: queue.spec().to_string(),
-                        pid: read_pid(&mut file),
-                    })
+        let queue_owner = crate::queue::data_owner(queue);
+        for _ in 0..LOCK_ATTEMPTS {
+            let (mut file, created) = open_lock_file(&path, mode)?;
+            if !created {
+                check_lock_file(&path, &file, queue_owner)?;
+            }
+            // SAFETY:
+            // 1. `file` is an open descriptor owned by this function for the whole call.
+            // 2. flock takes no pointers.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => {
+                        return Err(OpenError::Locked {
+                            queue: queue.spec().to_string(),
+                            pid: read_pid(&mut file),
+                        })
+                    }
+                    Some(libc::ENOSYS | libc::ENOLCK | libc::EOPNOTSUPP)
+                        if locking == Locking::BestEffort =>
+                    {
+                        return Ok(WriterLock {
+                            file: None,
+                            path,
+                            created,
+                        });
+                    }
+                    _ => return Err(OpenError::io("lock", &path, err)),
                 }
-                Some(libc::ENOSYS | libc::ENOLCK | libc::EOPNOTSUPP)
-                    if locking == Locking::BestEffort =>
-                {
-                    return Ok(WriterLock { file: None, path });
+            }
+            // LockedOpen: the name must still lead to the inode we locked.
+            let held = file.metadata().map_err(|e| OpenError::io("stat", &path, e))?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(WriterLock {
+                        file: Some(file),
+                        path,
+                        created,
+                    });
                 }
-                _ => return Err(OpenError::io("lock", &path, err)),
+                // Unlinked or replaced between our open and our lock: try again.
+                _ => continue,
             }
         }
+        Err(OpenError::io(
+            "lock",
+            &path,
+            std::io::Error::other("the lock file kept being replaced while it was locked"),
+        ))
+    }
+
+    /// Writes this process's pid into the lock file (for "already open for writing by pid
+    /// N"), once the caller knows the queue's files are fmq's.
+    pub fn write_pid(&mut self) -> Result<(), OpenError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         let pid = std::process::id();
         let written = file
             .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(format!("{pid}\n").as_bytes()));
-        written.map_err(|e| OpenError::io("write lock file", &path, e))?;
-        Ok(WriterLock {
-            file: Some(file),
-            path,
-        })
+        written.map_err(|e| OpenError::io("write lock file", &self.path, e))
+    }
+
+    /// Gives the lock up after a refused or failed operation, removing the lock file if
+    /// this lock created it (nothing is left behind). Unlinking while holding the lock is
+    /// safe: every taker re-checks the name after locking.
+    pub fn discard(self) {
+        if self.created && self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// Removes the lock file while holding it (`fmq remove`).
+    pub fn unlink(self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
     /// Whether a lock is really held (not with locking off, or best effort on a file system
@@ -127,6 +199,115 @@ impl WriterLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Opens the lock file, creating it if it does not exist; returns whether this call
+/// created it.
+fn open_lock_file(path: &Path, mode: u32) -> Result<(File, bool), OpenError> {
+    match safepath::open(path, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode) {
+        Ok(f) => return Ok((f, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(OpenError::io("create lock file", path, e)),
+    }
+    match safepath::open(path, libc::O_RDWR, 0) {
+        Ok(f) => Ok((f, false)),
+        Err(e) => Err(OpenError::io("open lock file", path, e)),
+    }
+}
+
+/// A pre-existing lock file must be a regular file of at most 32 bytes holding nothing or a
+/// pid, owned by this user, by the queue's owner or by root: anything else is not fmq's to
+/// truncate, and a lock file another user planted must not block or fool this writer.
+fn check_lock_file(path: &Path, file: &File, queue_owner: Option<u32>) -> Result<(), OpenError> {
+    let meta = file.metadata().map_err(|e| OpenError::io("stat", path, e))?;
+    let owner = meta.uid();
+    if owner != safepath::euid() && owner != 0 && Some(owner) != queue_owner {
+        return Err(OpenError::ForeignOwner {
+            file: path.into(),
+            owner_uid: owner,
+        });
+    }
+    if !meta.is_file() || meta.len() > 32 {
+        return Err(OpenError::NotALockFile { file: path.into() });
+    }
+    let mut s = String::new();
+    let mut f = file;
+    if f.read_to_string(&mut s).is_err() {
+        return Err(OpenError::NotALockFile { file: path.into() });
+    }
+    let t = s.trim();
+    if !t.is_empty() && t.parse::<u32>().is_err() {
+        return Err(OpenError::NotALockFile { file: path.into() });
+    }
+    Ok(())
+}
+
+/// Byte offset of the writer's token in the queue's first data file (the segment or
+/// `.stat`): an OFD write lock of one byte there, held for the writer's whole life.
+pub(crate) const WRITER_TOKEN: u64 = 0;
+/// Byte offset of the token of reader record 0; record `i` uses `READER_TOKEN_BASE + i`.
+const READER_TOKEN_BASE: u64 = 1 << 20;
+
+/// The token offset of reader record `index`.
+pub(crate) fn reader_token(index: u32) -> u64 {
+    READER_TOKEN_BASE + u64::from(index)
+}
+
+/// What a token query found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// Another open file description holds it: its process is alive.
+    Held,
+    /// Nobody holds it.
+    Free,
+    /// The file system cannot tell (no OFD locks).
+    Unknown,
+}
+
+fn ofd_lock(file: &File, cmd: libc::c_int, kind: libc::c_short, offset: u64) -> std::io::Result<libc::flock> {
+    // SAFETY:
+    // 1. `flock` is a plain C struct for which all-zero bytes are a valid value (l_pid must
+    //    be 0 for the OFD commands).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = offset as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY:
+    // 1. `file` is an open descriptor for the whole call.
+    // 2. `fl` is a valid, initialised `struct flock` that fcntl may read and (for
+    //    F_OFD_GETLK) write; it outlives the call.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
+    if rc == 0 {
+        Ok(fl)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Takes the token at `offset` on `file` without waiting: `Ok(true)` taken, `Ok(false)`
+/// held by another open file description (a live process). Tokens are OFD locks: the
+/// kernel drops them when the process dies, whatever pid namespace it lives in.
+pub(crate) fn take_token(file: &File, offset: u64) -> std::io::Result<bool> {
+    match ofd_lock(file, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short, offset) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives up the token at `offset`.
+pub(crate) fn release_token(file: &File, offset: u64) {
+    let _ = ofd_lock(file, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short, offset);
+}
+
+/// Whether another open file description holds the token at `offset` of `file`.
+pub(crate) fn token_state(file: &File, offset: u64) -> Token {
+    match ofd_lock(file, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short, offset) {
+        Ok(fl) if fl.l_type == libc::F_UNLCK as libc::c_short => Token::Free,
+        Ok(_) => Token::Held,
+        Err(_) => Token::Unknown,
     }
 }
 

@@ -69,11 +69,8 @@ impl std::fmt::Debug for MappedRegion {
 }
 
 fn open_file(path: &Path, writable: bool) -> Result<File, OpenError> {
-    OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
+    let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
+    crate::safepath::open(path, access | libc::O_NONBLOCK, 0)
         .map_err(|e| OpenError::io("open", path, e))
 }
 
@@ -397,6 +394,12 @@ impl MappedRegion {
                 .map
                 .flush_range(0, fmq_core::header::HEADER_SIZE_BYTES as usize),
         }
+    }
+
+    /// The first data file (the segment or `.stat`): the file that carries the writer's and
+    /// the registered readers' tokens (`crate::lock`).
+    pub(crate) fn token_file(&self) -> &File {
+        &self.maps[0].file
     }
 
     /// Whether the mapping is writable.

@@ -7,6 +7,11 @@
 //! * `shm:NAME`: shared memory, the segment `/dev/shm/NAME`, lock `/dev/shm/NAME.lock`.
 //!
 //! `FMQ_SHM_DIR` moves the segments out of `/dev/shm` (any tmpfs works; tests use it).
+//!
+//! Lock files and queue data never share a name: every lock file ends in `.lock`, no data
+//! file does (`.stat`, `.buf`, and a `shm:` name ending in `.lock` is refused), so creating
+//! one queue can never truncate another's segment. [`QueuePath::resolve`] also resolves the
+//! directory without following other users' symbolic links (`crate::safepath`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -81,6 +86,11 @@ impl QueuePath {
             if !valid_component(name) {
                 return Err(bad("a shm:NAME needs a NAME without '/'"));
             }
+            if name.ends_with(".lock") {
+                return Err(bad(
+                    "a shm:NAME cannot end in .lock (that name is the lock file of another queue)",
+                ));
+            }
             let dir = shm_dir();
             return Ok(QueuePath {
                 spec: spec.to_string(),
@@ -113,6 +123,45 @@ impl QueuePath {
             spec: spec.to_string(),
             backend,
             lock,
+        })
+    }
+
+    /// Parses a queue spec and resolves its directory to an absolute path without symbolic
+    /// links, following only links that belong to this user or to root (DESIGN §5): another
+    /// local user cannot redirect a queue's files with a planted link.
+    pub fn resolve(spec: &str) -> Result<QueuePath, crate::error::OpenError> {
+        use crate::safepath::{resolve_dir, ResolveError};
+        let lexical = QueuePath::parse(spec)?;
+        let map_err = |e: ResolveError| match e {
+            ResolveError::UntrustedSymlink { link, owner_uid } => {
+                crate::error::OpenError::UntrustedSymlink { link, owner_uid }
+            }
+            ResolveError::TooManyLinks { dir } => crate::error::OpenError::io(
+                "resolve",
+                dir,
+                std::io::Error::from_raw_os_error(libc::ELOOP),
+            ),
+            ResolveError::Io { path, source } => {
+                crate::error::OpenError::io("resolve", path, source)
+            }
+        };
+        let rebase = |p: &Path| -> Result<PathBuf, crate::error::OpenError> {
+            let dir = resolve_dir(p.parent().unwrap_or(Path::new(""))).map_err(map_err)?;
+            Ok(dir.join(p.file_name().unwrap_or_default()))
+        };
+        let backend = match &lexical.backend {
+            Backend::SharedMemory { segment } => Backend::SharedMemory {
+                segment: rebase(segment)?,
+            },
+            Backend::File { stat, buf } => Backend::File {
+                stat: rebase(stat)?,
+                buf: rebase(buf)?,
+            },
+        };
+        Ok(QueuePath {
+            spec: lexical.spec,
+            backend,
+            lock: rebase(&lexical.lock)?,
         })
     }
 
@@ -194,7 +243,7 @@ mod tests {
 
     #[test]
     fn names_without_a_final_component_are_refused() {
-        for spec in ["", "shm:", "shm:a/b", "dir/", "..", "/"] {
+        for spec in ["", "shm:", "shm:a/b", "dir/", "..", "/", "shm:a.lock"] {
             assert!(QueuePath::parse(spec).is_err(), "{spec:?} accepted");
         }
     }

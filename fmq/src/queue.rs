@@ -13,7 +13,7 @@ use fmq_core::{LagPolicy, Layout, Region, StartAt};
 
 use crate::compress::Compression;
 use crate::error::{OpenError, ReadError};
-use crate::lock::{lock_file_pid, Locking, WriterLock};
+use crate::lock::{lock_file_pid, reader_token, token_state, Locking, Token, WriterLock};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
 use crate::reader::{writer_status, Reader, ReaderOptions, WriterStatus};
@@ -25,6 +25,68 @@ pub fn exists(queue: &QueuePath) -> bool {
         .data_files()
         .first()
         .is_some_and(|f| std::fs::symlink_metadata(f).is_ok())
+}
+
+/// The owner of the queue's first data file, if it exists.
+pub(crate) fn data_owner(queue: &QueuePath) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let first = queue.data_files().into_iter().next()?;
+    std::fs::symlink_metadata(first).ok().map(|m| m.uid())
+}
+
+/// Whether `file` starts with fmq's magic: the header's (a segment, `.stat`) or the buffer
+/// header's (`.buf`). Read with one `pread`, without following a symbolic link.
+pub(crate) fn has_fmq_magic(file: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = crate::safepath::open(file, libc::O_RDONLY | libc::O_NONBLOCK, 0) else {
+        return false;
+    };
+    let mut word = [0u8; 8];
+    if f.read_exact_at(&mut word, 0).is_err() {
+        return false;
+    }
+    let word = u64::from_le_bytes(word);
+    word == MAGIC || word == crate::map::BUF_MAGIC
+}
+
+/// Before anything of a queue is touched: every data file that exists is a regular file
+/// (not a symbolic link: [`OpenError::Symlink`]); with `writing`, it belongs to this user,
+/// else [`OpenError::ForeignOwner`] (a writer never writes into another user's files);
+/// with `destroying` (a forced create, a remove), it carries fmq's magic, else
+/// [`OpenError::NotAQueue`] (fmq replaces or deletes only its own files).
+pub(crate) fn check_is_ours(
+    queue: &QueuePath,
+    writing: bool,
+    destroying: bool,
+) -> Result<(), OpenError> {
+    use std::os::unix::fs::MetadataExt;
+    for f in queue.data_files() {
+        let Ok(meta) = std::fs::symlink_metadata(f) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            return Err(OpenError::Symlink { file: f.into() });
+        }
+        // An empty file holds nothing to destroy (a create that died before sizing it).
+        if !meta.is_file() || (destroying && meta.len() > 0 && !has_fmq_magic(f)) {
+            return Err(OpenError::NotAQueue { file: f.into() });
+        }
+        if writing && meta.uid() != crate::safepath::euid() {
+            return Err(OpenError::ForeignOwner {
+                file: f.into(),
+                owner_uid: meta.uid(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The pid the writer mark names, if set.
+pub(crate) fn mark_pid(region: &MappedRegion) -> Option<u32> {
+    match writer_status(region) {
+        WriterStatus::Open { pid, .. } => Some(pid),
+        WriterStatus::Closed { .. } => None,
+    }
 }
 
 /// A snapshot of a queue for `fmq info`.
@@ -85,7 +147,7 @@ fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, Ope
 
 /// Loads a queue's header, writer mark, usage and (if `with_slots`) slot table.
 pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
-    let queue = QueuePath::parse(spec)?;
+    let queue = QueuePath::resolve(spec)?;
     let region = MappedRegion::open(&queue, false)?;
     let layout = attach_layout(&queue, &region)?;
     let header = Header::load(region.stat_words()).unwrap_or_default();
@@ -102,7 +164,11 @@ pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
         .filter(|r| r.owner != 0)
         .map(|record| RegisteredReader {
             lag: (header.youngest_id + 1).saturating_sub(record.cursor),
-            alive: crate::lock::pid_alive(record.pid()),
+            alive: match token_state(region.token_file(), reader_token(record.index)) {
+                Token::Held => true,
+                Token::Free => false,
+                Token::Unknown => crate::lock::pid_alive(record.pid()),
+            },
             heartbeat_age_ms: now.saturating_sub(record.heartbeat_ns) / 1_000_000,
             record,
         })
@@ -158,7 +224,7 @@ impl CheckReport {
 /// CRC. A queue that cannot be opened at all is an error; one that opens but is damaged is a
 /// report with problems.
 pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
-    let queue = QueuePath::parse(spec)?;
+    let queue = QueuePath::resolve(spec)?;
     let mut report = CheckReport::default();
     let region = match MappedRegion::open(&queue, false) {
         Ok(r) => r,
@@ -249,32 +315,70 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
 /// Clears a stale writer mark (HDF5's `h5clear`). Takes the writer lock, so it refuses while
 /// a writer is alive. Returns whether the mark was set.
 pub fn clear(spec: &str) -> Result<bool, OpenError> {
-    let queue = QueuePath::parse(spec)?;
+    let queue = QueuePath::resolve(spec)?;
     if !exists(&queue) {
         return Err(OpenError::NotFound {
             queue: queue.spec().into(),
         });
     }
-    let _lock = WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644)?;
-    let region = MappedRegion::open(&queue, true)?;
-    attach_layout(&queue, &region)?;
-    Ok(clear_writer_mark(region.stat_words()))
+    check_is_ours(&queue, true, false)?;
+    let lock = WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644)?;
+    let region = match MappedRegion::open(&queue, true)
+        .and_then(|region| attach_layout(&queue, &region).map(|_| region))
+    {
+        Ok(region) => region,
+        Err(e) => {
+            lock.discard();
+            return Err(e);
+        }
+    };
+    // A writer whose lock file was removed, a writer under another name of the same data,
+    // or one that runs with FMQ_USE_FILE_LOCKING=FALSE does not hold our lock: its token,
+    // or where there are no tokens its pid, says it is alive, and its mark is not stale.
+    if let WriterStatus::Open { pid, alive: true } = writer_status(&region) {
+        if pid != std::process::id() {
+            return Err(OpenError::Locked {
+                queue: queue.spec().into(),
+                pid: Some(pid),
+            });
+        }
+    }
+    let was_set = clear_writer_mark(region.stat_words());
+    drop(lock);
+    Ok(was_set)
 }
 
 /// Deletes a queue's files or segment, and its lock file. Refused while a writer holds the
 /// lock unless `force`.
 pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
-    let queue = QueuePath::parse(spec)?;
+    let queue = QueuePath::resolve(spec)?;
     if !exists(&queue) {
         return Err(OpenError::NotFound {
             queue: queue.spec().into(),
         });
     }
+    // Destroy only what is fmq's: a file without fmq's magic is refused even with `force`
+    // (SQLite refuses what lacks its header the same way).
+    check_is_ours(&queue, false, true)?;
     let lock = match WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644) {
         Ok(l) => Some(l),
         Err(OpenError::Locked { .. }) if force => None,
         Err(e) => return Err(e),
     };
+    if !force {
+        // A live writer that does not hold this name's lock (its lock file was removed, or
+        // it writes the same data under another name) still holds its token.
+        if let Ok(region) = MappedRegion::open(&queue, false) {
+            if let WriterStatus::Open { pid, alive: true } = writer_status(&region) {
+                if pid != std::process::id() {
+                    return Err(OpenError::Locked {
+                        queue: queue.spec().into(),
+                        pid: Some(pid),
+                    });
+                }
+            }
+        }
+    }
     for f in queue.data_files() {
         match std::fs::remove_file(f) {
             Ok(()) => {}
@@ -282,7 +386,10 @@ pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
             Err(e) => return Err(OpenError::io("remove", f, e)),
         }
     }
-    let _ = std::fs::remove_file(queue.lock_path());
-    drop(lock);
+    // Unlinked while held: a process that opened it meanwhile finds the name gone after its
+    // flock and starts again (`WriterLock::acquire`).
+    if let Some(lock) = lock {
+        lock.unlink();
+    }
     Ok(())
 }

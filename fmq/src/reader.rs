@@ -14,7 +14,9 @@ use fmq_core::{LagPolicy, MessageId, MessageMeta, Region, StartAt};
 
 use crate::compress::{lz4_decompress, lz4_max_expanded, Compression};
 use crate::error::{OpenError, ReadError, RegisterError};
-use crate::lock::pid_alive;
+use crate::lock::{
+    pid_alive, reader_token, release_token, take_token, Token, WRITER_TOKEN,
+};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
 use crate::wait::{monotonic_ns, sleep_on_commit, wake_writer, WaitStrategy};
@@ -79,6 +81,9 @@ pub struct Reader {
     scratch: Vec<u8>,
     out: Vec<u8>,
     last_check: Instant,
+    /// A jump of this reader's position not yet reported (a registration that had to start
+    /// later than where the reader was): returned as `Lagged` by the next read.
+    pending_lag: Option<ReadError>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -96,12 +101,17 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 impl Reader {
     /// Opens a queue that exists.
     pub fn open(spec: &str, opts: ReaderOptions) -> Result<Reader, OpenError> {
-        let queue = QueuePath::parse(spec)?;
+        let queue = QueuePath::resolve(spec)?;
         let mut tries = 0;
         let region = loop {
+            // A queue this user may not write (another user's, EACCES) or on a read-only file
+            // system (EROFS) is read through a read-only mapping, polling instead of
+            // sleeping on the futex.
             let r = match MappedRegion::open(&queue, opts.wait.futex) {
                 Err(OpenError::Io { source, .. })
-                    if opts.wait.futex && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    if opts.wait.futex
+                        && (source.kind() == std::io::ErrorKind::PermissionDenied
+                            || source.raw_os_error() == Some(libc::EROFS)) =>
                 {
                     MappedRegion::open(&queue, false)
                 }
@@ -142,6 +152,7 @@ impl Reader {
             scratch: vec![0; initial],
             out: Vec::new(),
             last_check: Instant::now(),
+            pending_lag: None,
         })
     }
 
@@ -249,11 +260,60 @@ impl Reader {
                 queue: self.queue.spec().into(),
             });
         }
-        self.core
-            .reclaim_dropped(|pid| !crate::lock::pid_alive(pid));
-        self.core
-            .register(name.as_bytes(), std::process::id(), monotonic_ns())
-            .map_err(RegisterError::Core)
+        let before = self.core.position();
+        // A second descriptor of the same open file description: the tokens are its OFD
+        // locks, held for as long as the mapping's descriptor lives.
+        let file = self
+            .core
+            .region()
+            .token_file()
+            .try_clone()
+            .map_err(|e| RegisterError::Io { source: e })?;
+        let mut taken: Vec<u32> = Vec::new();
+        let mut tokens = true;
+        let got = self.core.register_with(
+            name.as_bytes(),
+            std::process::id(),
+            monotonic_ns(),
+            |index, owner| match take_token(&file, reader_token(index)) {
+                // Free, or its owner is dead: only a dead process gives a token up.
+                Ok(true) => {
+                    if !taken.contains(&index) {
+                        taken.push(index);
+                    }
+                    true
+                }
+                // A live process holds it: its owner, or another reader registering.
+                Ok(false) => false,
+                Err(_) => {
+                    tokens = false;
+                    owner == 0
+                }
+            },
+        );
+        let claimed = got.as_ref().ok().and(self.core.registration());
+        for index in taken {
+            if Some(index) != claimed {
+                release_token(&file, reader_token(index));
+            }
+        }
+        if got.is_err() && !tokens {
+            // No OFD locks here: free the records of dropped readers whose pid is gone, and
+            // try once more.
+            if self.core.reclaim_dropped(|pid| !pid_alive(pid)) > 0 {
+                return self.register(name);
+            }
+        }
+        let start = got.map_err(RegisterError::Core)?;
+        // Every jump of a reader's position is reported with its exact count (invariant 4):
+        // a registration that had to start after where this reader was skips those ids.
+        if start.0 > before.0 {
+            self.pending_lag = Some(ReadError::Lagged {
+                missed_count: start.0 - before.0,
+                resumed_at: start,
+            });
+        }
+        Ok(start)
     }
 
     /// The registry record this reader holds, if registered.
@@ -263,16 +323,27 @@ impl Reader {
 
     /// Gives up the registration (the writer stops waiting for this reader).
     pub fn unregister(&mut self) {
+        let index = self.core.registration();
         self.core.unregister();
+        if let Some(index) = index {
+            release_token(self.core.region().token_file(), reader_token(index));
+        }
     }
 
     /// Reads and validates the next message into `scratch` (and `out` if compressed).
     fn next(&mut self) -> Result<(MessageMeta, bool), ReadError> {
+        if let Some(lag) = self.pending_lag.take() {
+            return Err(lag);
+        }
         if self.core.registration().is_none() {
             return self.next_unregistered();
         }
         self.core.heartbeat(monotonic_ns());
         let got = self.next_unregistered();
+        if let Err(ReadError::Unregistered { index }) = got {
+            // The record is free again: so is its token.
+            release_token(self.core.region().token_file(), reader_token(index));
+        }
         if self.core.writer_waiting() {
             if let Some(cursor) = self.core.cursor_word() {
                 wake_writer(cursor);
@@ -374,8 +445,10 @@ impl Reader {
     }
 }
 
-/// The writer mark of a region, with a liveness check of its pid.
-pub(crate) fn writer_status<R: Region + ?Sized>(region: &R) -> WriterStatus {
+/// The writer mark of a region, with a liveness check: the writer's token (an OFD lock the
+/// kernel drops when the writer dies, in any pid namespace), or the pid where the file
+/// system has no OFD locks.
+pub(crate) fn writer_status(region: &MappedRegion) -> WriterStatus {
     let mark = region
         .stat_words()
         .get(hw::WRITER_MARK)
@@ -383,10 +456,12 @@ pub(crate) fn writer_status<R: Region + ?Sized>(region: &R) -> WriterStatus {
         .map_or(0, |w| w.load(Ordering::Relaxed));
     let (pid, open) = unpack(mark);
     if open != 0 {
-        WriterStatus::Open {
-            pid,
-            alive: pid == std::process::id() || pid_alive(pid),
-        }
+        let alive = match crate::lock::token_state(region.token_file(), WRITER_TOKEN) {
+            Token::Held => true,
+            Token::Free => false,
+            Token::Unknown => pid == std::process::id() || pid_alive(pid),
+        };
+        WriterStatus::Open { pid, alive }
     } else {
         WriterStatus::Closed { last_pid: pid }
     }

@@ -19,7 +19,7 @@ use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, WriteError
 
 use crate::compress::Compression;
 use crate::error::OpenError;
-use crate::lock::{Locking, WriterLock};
+use crate::lock::{reader_token, token_state, Locking, Token, WriterLock};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
 use crate::wait::{monotonic_ns, sleep_on_cursor, wake_sleepers};
@@ -131,6 +131,26 @@ impl std::fmt::Display for DroppedReader {
     }
 }
 
+/// Takes the writer's token on the queue's data (`crate::lock`): refused with the mark's pid
+/// when another writer holds it. With locking off the token is still taken where possible
+/// (it tells readers and `fmq clear` that the writer is alive) but never refuses.
+fn take_writer_token(
+    queue: &QueuePath,
+    region: &MappedRegion,
+    locking: Locking,
+) -> Result<(), OpenError> {
+    match crate::lock::take_token(region.token_file(), crate::lock::WRITER_TOKEN) {
+        Ok(true) => Ok(()),
+        Ok(false) if locking == Locking::Off => Ok(()),
+        Ok(false) => Err(OpenError::Locked {
+            queue: queue.spec().into(),
+            pid: crate::queue::mark_pid(region),
+        }),
+        Err(_) if locking != Locking::On => Ok(()),
+        Err(e) => Err(OpenError::io("lock", queue.data_files()[0], e)),
+    }
+}
+
 /// Spins before a blocked writer sleeps on the slowest reader's cursor.
 const BLOCKED_SPINS: u32 = 200;
 
@@ -146,12 +166,63 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Creates a queue and returns its writer.
     pub fn create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
-        let queue = QueuePath::parse(spec)?;
-        let lock = WriterLock::acquire(&queue, Locking::resolve(opts.locking)?, opts.mode)?;
+        let queue = QueuePath::resolve(spec)?;
+        // Nothing is touched (not even a lock file created) for a queue that exists when
+        // not replacing it, or for files that are not fmq's (never replaced, even forced).
+        crate::queue::check_is_ours(&queue, opts.force, opts.force)?;
         if !opts.force && crate::queue::exists(&queue) {
             return Err(OpenError::AlreadyExists {
                 queue: queue.spec().into(),
             });
+        }
+        let locking = Locking::resolve(opts.locking)?;
+        let mut lock = WriterLock::acquire(&queue, locking, opts.mode)?;
+        match Writer::create_locked(&queue, opts, locking, &mut lock) {
+            Ok(core) => Ok(Writer {
+                core,
+                lock,
+                queue,
+                compression: opts.compression,
+                scratch: Vec::new(),
+                recovery: None,
+                write_timeout: None,
+                dropped: Vec::new(),
+            }),
+            Err(e) => {
+                // A refused or failed create leaves no lock file behind.
+                lock.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Writer::create`] once the lock is held.
+    fn create_locked(
+        queue: &QueuePath,
+        opts: &CreateOptions,
+        locking: Locking,
+        lock: &mut WriterLock,
+    ) -> Result<fmq_core::Writer<MappedRegion>, OpenError> {
+        // Under the lock: another creator may have won the race.
+        if crate::queue::exists(queue) {
+            if !opts.force {
+                return Err(OpenError::AlreadyExists {
+                    queue: queue.spec().into(),
+                });
+            }
+            crate::queue::check_is_ours(queue, true, true)?;
+            // A live writer of the old queue that does not hold this lock (its lock file was
+            // removed, or it names the same data another way) holds its token.
+            if let Ok(old) = MappedRegion::open(queue, false) {
+                if let crate::reader::WriterStatus::Open { pid, alive: true } =
+                    crate::reader::writer_status(&old)
+                {
+                    return Err(OpenError::Locked {
+                        queue: queue.spec().into(),
+                        pid: Some(pid),
+                    });
+                }
+            }
         }
         let blocking_flag = if opts.blocking {
             fmq_core::header::QUEUE_FLAG_BLOCKING
@@ -168,11 +239,19 @@ impl Writer {
         };
         let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
         let (region, renames) = MappedRegion::create_temp(
-            &queue,
+            queue,
             layout.stat_size_bytes(),
             layout.buf_size_bytes(),
             opts.mode,
         )?;
+        // The new queue's token is taken before its files get their names: no moment when
+        // it is visible without a writer.
+        if let Err(e) = take_writer_token(queue, &region, locking) {
+            for (tmp, _) in &renames {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
         let cleanup = |renames: &[(std::path::PathBuf, std::path::PathBuf)]| {
             for (tmp, _) in renames {
                 let _ = std::fs::remove_file(tmp);
@@ -192,16 +271,8 @@ impl Writer {
             cleanup(&renames);
             return Err(e);
         }
-        Ok(Writer {
-            core,
-            lock,
-            queue,
-            compression: opts.compression,
-            scratch: Vec::new(),
-            recovery: None,
-            write_timeout: None,
-            dropped: Vec::new(),
-        })
+        lock.write_pid()?;
+        Ok(core)
     }
 
     /// Opens an existing queue as its writer, recovering it if its previous writer died.
@@ -212,15 +283,46 @@ impl Writer {
 
     /// [`Writer::open`] with a locking choice (the environment still overrides it).
     pub fn open_with(spec: &str, locking: Locking) -> Result<Writer, OpenError> {
-        let queue = QueuePath::parse(spec)?;
-        // Do not create a lock file for a queue that does not exist.
+        let queue = QueuePath::resolve(spec)?;
+        // Do not create a lock file for a queue that does not exist, nor touch anything of
+        // files that are not an fmq queue of this user's.
         if !crate::queue::exists(&queue) {
             return Err(OpenError::NotFound {
                 queue: queue.spec().into(),
             });
         }
-        let lock = WriterLock::acquire(&queue, Locking::resolve(locking)?, 0o644)?;
-        let region = MappedRegion::open(&queue, true)?;
+        crate::queue::check_is_ours(&queue, true, false)?;
+        let locking = Locking::resolve(locking)?;
+        let mut lock = WriterLock::acquire(&queue, locking, 0o644)?;
+        match Writer::open_locked(&queue, locking, &mut lock) {
+            Ok((core, report, compression)) => Ok(Writer {
+                core,
+                lock,
+                queue,
+                compression,
+                scratch: Vec::new(),
+                recovery: Some(report),
+                write_timeout: None,
+                dropped: Vec::new(),
+            }),
+            Err(e) => {
+                lock.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Writer::open`] once the lock is held.
+    fn open_locked(
+        queue: &QueuePath,
+        locking: Locking,
+        lock: &mut WriterLock,
+    ) -> Result<(fmq_core::Writer<MappedRegion>, RecoveryReport, Compression), OpenError> {
+        let region = MappedRegion::open(queue, true)?;
+        // The lock serialises this name; the token proves that no writer lives on the data
+        // itself (under another name, or after its lock file was removed): a mark naming a
+        // live writer is never recovered.
+        take_writer_token(queue, &region, locking)?;
         // Refuse a queue this build cannot write before recovery changes anything in it.
         let flags = Layout::from_header(&region)
             .map(|a| a.queue_flags)
@@ -244,16 +346,9 @@ impl Writer {
         let region = core.region();
         core.flush_with(|step| region.sync(step))
             .map_err(|e| OpenError::io("sync", queue.data_files()[0], e))?;
-        Ok(Writer {
-            core,
-            lock,
-            queue,
-            compression,
-            scratch: Vec::new(),
-            recovery: Some(report),
-            write_timeout: None,
-            dropped: Vec::new(),
-        })
+        // Only now that the files are known to be a queue: the pid into the lock file.
+        lock.write_pid()?;
+        Ok((core, report, compression))
     }
 
     /// Opens the queue if it exists, else creates it with `opts`.
@@ -370,7 +465,17 @@ impl Writer {
         }
         let timeout_ms = self.reader_timeout_ms();
         let age_ms = monotonic_ns().saturating_sub(rec.heartbeat_ns) / 1_000_000;
-        let reason = if rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid()) {
+        // The reader's token (an OFD lock the kernel drops when its process dies, in any
+        // pid namespace) says whether it lives; the pid only where there are no tokens.
+        let region = self.core.region();
+        let gone = match token_state(region.token_file(), reader_token(index)) {
+            Token::Free => true,
+            Token::Held => false,
+            Token::Unknown => {
+                rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid())
+            }
+        };
+        let reason = if gone {
             DropReason::ProcessGone
         } else if timeout_ms > 0 && age_ms > timeout_ms {
             DropReason::HeartbeatTimeout { age_ms }

@@ -268,9 +268,14 @@ fn second_writer_while_one_is_alive_is_locked_naming_our_pid(b: Backend) {
         force: true,
         ..small(16, 4096)
     };
+    // Creating without force over a queue that exists is refused before any lock is
+    // touched, live writer or not.
+    assert!(matches!(
+        Writer::create(&q.spec, &small(16, 4096)).unwrap_err(),
+        OpenError::AlreadyExists { .. }
+    ));
     let attempts = [
         Writer::open(&q.spec).unwrap_err(),
-        Writer::create(&q.spec, &small(16, 4096)).unwrap_err(),
         Writer::create(&q.spec, &forced).unwrap_err(),
         Writer::open_or_create(&q.spec, &small(16, 4096)).unwrap_err(),
     ];

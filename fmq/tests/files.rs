@@ -774,19 +774,23 @@ fn symlinked_data_file_is_refused_with_symlink() {
                     other => panic!("{b:?}: expected Symlink, got {other:?}"),
                 }
             }
-            // A forced create replaces the link; it never writes through it.
+            // A forced create neither writes through the link nor replaces it: a link is
+            // not fmq's to destroy.
             let before = std::fs::read(&real).unwrap();
             let forced = CreateOptions {
                 force: true,
                 ..small(16, 4096)
             };
-            Writer::create(&q.spec, &forced).unwrap();
+            match Writer::create(&q.spec, &forced).unwrap_err() {
+                OpenError::Symlink { file: f } => assert_eq!(f, file),
+                other => panic!("{b:?}: expected Symlink, got {other:?}"),
+            }
             assert_eq!(
                 std::fs::read(&real).unwrap(),
                 before,
                 "link target untouched"
             );
-            assert!(!std::fs::symlink_metadata(&file)
+            assert!(std::fs::symlink_metadata(&file)
                 .unwrap()
                 .file_type()
                 .is_symlink());
