@@ -179,10 +179,11 @@ impl<R: Region> Reader<R> {
             return Err(RegisterError::NoRegistry);
         }
         let (index, token, start) =
-            registry::claim(&view, name, pid, now_ns, self.core.next_id, &mut claimable)
-            .ok_or(RegisterError::RegistryFull {
-                readers_max: self.core.layout.readers_max(),
-            })?;
+            registry::claim(&view, name, pid, now_ns, self.core.next_id, &mut claimable).ok_or(
+                RegisterError::RegistryFull {
+                    readers_max: self.core.layout.readers_max(),
+                },
+            )?;
         self.core.next_id = start;
         self.registration = Some(Registration {
             index,

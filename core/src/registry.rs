@@ -186,7 +186,8 @@ pub(crate) fn claim(
             // below, so they cannot land after them. The handshake with the writer is the fence
             // below, not this.
             // not modelled: the models' previous owners leave before the claim in program order.
-            let got = owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
+            let got =
+                owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
             match got {
                 Ok(_) => {
                     // ORDERING: Relaxed: read back only by the next claimant, after its

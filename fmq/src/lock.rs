@@ -114,6 +114,7 @@ impl WriterLock {
             if !created {
                 check_lock_file(&path, &file, queue_owner)?;
             }
+            test_delay("FMQ_TEST_DELAY_BEFORE_FLOCK_MS");
             // SAFETY:
             // 1. `file` is an open descriptor owned by this function for the whole call.
             // 2. flock takes no pointers.
@@ -140,7 +141,9 @@ impl WriterLock {
                 }
             }
             // LockedOpen: the name must still lead to the inode we locked.
-            let held = file.metadata().map_err(|e| OpenError::io("stat", &path, e))?;
+            let held = file
+                .metadata()
+                .map_err(|e| OpenError::io("stat", &path, e))?;
             match std::fs::symlink_metadata(&path) {
                 Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
                     return Ok(WriterLock {
@@ -202,6 +205,17 @@ impl WriterLock {
     }
 }
 
+/// Test builds only (`debug_assertions`): sleeps for the milliseconds the environment
+/// variable `name` gives, to widen a race window for the process tests (the lock file
+/// unlinked between its open and its `flock`). Release builds compile it to nothing.
+fn test_delay(name: &str) {
+    if cfg!(debug_assertions) {
+        if let Some(ms) = std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}
+
 /// Opens the lock file, creating it if it does not exist; returns whether this call
 /// created it.
 fn open_lock_file(path: &Path, mode: u32) -> Result<(File, bool), OpenError> {
@@ -220,7 +234,9 @@ fn open_lock_file(path: &Path, mode: u32) -> Result<(File, bool), OpenError> {
 /// pid, owned by this user, by the queue's owner or by root: anything else is not fmq's to
 /// truncate, and a lock file another user planted must not block or fool this writer.
 fn check_lock_file(path: &Path, file: &File, queue_owner: Option<u32>) -> Result<(), OpenError> {
-    let meta = file.metadata().map_err(|e| OpenError::io("stat", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| OpenError::io("stat", path, e))?;
     let owner = meta.uid();
     if owner != safepath::euid() && owner != 0 && Some(owner) != queue_owner {
         return Err(OpenError::ForeignOwner {
@@ -265,7 +281,12 @@ pub(crate) enum Token {
     Unknown,
 }
 
-fn ofd_lock(file: &File, cmd: libc::c_int, kind: libc::c_short, offset: u64) -> std::io::Result<libc::flock> {
+fn ofd_lock(
+    file: &File,
+    cmd: libc::c_int,
+    kind: libc::c_short,
+    offset: u64,
+) -> std::io::Result<libc::flock> {
     // SAFETY:
     // 1. `flock` is a plain C struct for which all-zero bytes are a valid value (l_pid must
     //    be 0 for the OFD commands).
@@ -290,7 +311,12 @@ fn ofd_lock(file: &File, cmd: libc::c_int, kind: libc::c_short, offset: u64) -> 
 /// held by another open file description (a live process). Tokens are OFD locks: the
 /// kernel drops them when the process dies, whatever pid namespace it lives in.
 pub(crate) fn take_token(file: &File, offset: u64) -> std::io::Result<bool> {
-    match ofd_lock(file, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short, offset) {
+    match ofd_lock(
+        file,
+        libc::F_OFD_SETLK,
+        libc::F_WRLCK as libc::c_short,
+        offset,
+    ) {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
         Err(e) => Err(e),
@@ -299,12 +325,22 @@ pub(crate) fn take_token(file: &File, offset: u64) -> std::io::Result<bool> {
 
 /// Gives up the token at `offset`.
 pub(crate) fn release_token(file: &File, offset: u64) {
-    let _ = ofd_lock(file, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short, offset);
+    let _ = ofd_lock(
+        file,
+        libc::F_OFD_SETLK,
+        libc::F_UNLCK as libc::c_short,
+        offset,
+    );
 }
 
 /// Whether another open file description holds the token at `offset` of `file`.
 pub(crate) fn token_state(file: &File, offset: u64) -> Token {
-    match ofd_lock(file, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short, offset) {
+    match ofd_lock(
+        file,
+        libc::F_OFD_GETLK,
+        libc::F_WRLCK as libc::c_short,
+        offset,
+    ) {
         Ok(fl) if fl.l_type == libc::F_UNLCK as libc::c_short => Token::Free,
         Ok(_) => Token::Held,
         Err(_) => Token::Unknown,

@@ -69,7 +69,11 @@ impl std::fmt::Debug for MappedRegion {
 }
 
 fn open_file(path: &Path, writable: bool) -> Result<File, OpenError> {
-    let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
+    let access = if writable {
+        libc::O_RDWR
+    } else {
+        libc::O_RDONLY
+    };
     crate::safepath::open(path, access | libc::O_NONBLOCK, 0)
         .map_err(|e| OpenError::io("open", path, e))
 }

@@ -14,9 +14,7 @@ use fmq_core::{LagPolicy, MessageId, MessageMeta, Region, StartAt};
 
 use crate::compress::{lz4_decompress, lz4_max_expanded, Compression};
 use crate::error::{OpenError, ReadError, RegisterError};
-use crate::lock::{
-    pid_alive, reader_token, release_token, take_token, Token, WRITER_TOKEN,
-};
+use crate::lock::{pid_alive, reader_token, release_token, take_token, Token, WRITER_TOKEN};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
 use crate::wait::{monotonic_ns, sleep_on_commit, wake_writer, WaitStrategy};

@@ -471,9 +471,7 @@ impl Writer {
         let gone = match token_state(region.token_file(), reader_token(index)) {
             Token::Free => true,
             Token::Held => false,
-            Token::Unknown => {
-                rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid())
-            }
+            Token::Unknown => rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid()),
         };
         let reason = if gone {
             DropReason::ProcessGone
