@@ -97,26 +97,19 @@ impl Reader {
     /// Opens a queue that exists.
     pub fn open(spec: &str, opts: ReaderOptions) -> Result<Reader, OpenError> {
         let queue = QueuePath::parse(spec)?;
-        let mut tries = 0;
-        let region = loop {
-            let r = match MappedRegion::open(&queue, opts.wait.futex) {
+        // A writer re-creating the queue swaps `.buf` and `.stat` one after the other; a
+        // reader between the two finds the old `.buf` under its backup name, and one that
+        // races the backup's removal retries until the pair is complete.
+        let region = MappedRegion::open_settled(|| {
+            match MappedRegion::open(&queue, opts.wait.futex) {
                 Err(OpenError::Io { source, .. })
                     if opts.wait.futex && source.kind() == std::io::ErrorKind::PermissionDenied =>
                 {
                     MappedRegion::open(&queue, false)
                 }
                 other => other,
-            };
-            match r {
-                // A writer re-creating the queue renames `.buf`, then `.stat`; a reader
-                // between the two sees a mismatched pair for a moment.
-                Err(OpenError::MismatchedFiles { .. }) if tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => break other?,
             }
-        };
+        })?;
         let core = fmq_core::Reader::attach(
             region,
             fmq_core::ReaderConfig {

@@ -147,12 +147,6 @@ impl Writer {
     /// Creates a queue and returns its writer.
     pub fn create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
         let queue = QueuePath::parse(spec)?;
-        let lock = WriterLock::acquire(&queue, Locking::resolve(opts.locking)?, opts.mode)?;
-        if !opts.force && crate::queue::exists(&queue) {
-            return Err(OpenError::AlreadyExists {
-                queue: queue.spec().into(),
-            });
-        }
         let blocking_flag = if opts.blocking {
             fmq_core::header::QUEUE_FLAG_BLOCKING
         } else {
@@ -166,32 +160,35 @@ impl Writer {
             readers_max: opts.readers_max,
             reader_timeout_ms: opts.reader_timeout.as_millis().min(u128::from(u64::MAX)) as u64,
         };
+        // Everything that can refuse the create without the lock does so first, so that a
+        // refused create leaves nothing behind, not even a lock file.
         let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
-        let (region, renames) = MappedRegion::create_temp(
+        let already = || OpenError::AlreadyExists {
+            queue: queue.spec().into(),
+        };
+        if !opts.force && crate::queue::exists(&queue) {
+            return Err(already());
+        }
+        crate::map::check_space(&queue, layout.stat_size_bytes(), layout.buf_size_bytes())?;
+        let lock = WriterLock::acquire(&queue, Locking::resolve(opts.locking)?, opts.mode)?;
+        if !opts.force && crate::queue::exists(&queue) {
+            return Err(already());
+        }
+        // A re-creation that died half way is finished first, so the replacement below
+        // starts from a complete queue.
+        crate::map::repair(&queue);
+        let (region, new_files) = MappedRegion::create_temp(
             &queue,
             layout.stat_size_bytes(),
             layout.buf_size_bytes(),
             opts.mode,
         )?;
-        let cleanup = |renames: &[(std::path::PathBuf, std::path::PathBuf)]| {
-            for (tmp, _) in renames {
-                let _ = std::fs::remove_file(tmp);
-            }
-        };
-        let mut core = match fmq_core::Writer::format(region, &config) {
-            Ok(w) => w,
-            Err(e) => {
-                cleanup(&renames);
-                return Err(OpenError::Format(e));
-            }
-        };
+        // From here every error drops `new_files`, which unlinks whatever it named.
+        let mut core = fmq_core::Writer::format(region, &config).map_err(OpenError::Format)?;
         core.set_pid(std::process::id());
         let generation = core.generation();
         core.region().write_buf_header(generation);
-        if let Err(e) = core.region().publish(&renames) {
-            cleanup(&renames);
-            return Err(e);
-        }
+        core.region().publish(&queue, new_files)?;
         Ok(Writer {
             core,
             lock,
@@ -220,6 +217,8 @@ impl Writer {
             });
         }
         let lock = WriterLock::acquire(&queue, Locking::resolve(locking)?, 0o644)?;
+        // Under the lock: finish a re-creation that died half way, drop its leftovers.
+        crate::map::repair(&queue);
         let region = MappedRegion::open(&queue, true)?;
         // Refuse a queue this build cannot write before recovery changes anything in it.
         let flags = Layout::from_header(&region)
