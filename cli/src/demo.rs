@@ -323,10 +323,7 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
             if fit < MIN_BUFFER {
                 return Err(e.into());
             }
-            eprintln!(
-                "fmq demo: {e}; using a {} buffer instead",
-                human_bytes(fit)
-            );
+            eprintln!("fmq demo: {e}; using a {} buffer instead", human_bytes(fit));
             Ok(Writer::create(queue, &opts(fit))?)
         }
         other => Ok(other?),

@@ -261,7 +261,10 @@ impl MappedRegion {
                 let sizes = sizes_from_line0(&head_words(&file, 8));
                 let needed = sizes.map(|(s, b)| s + b);
                 let cap = u64::from(fmq_core::header::HEADER_SIZE_BYTES);
-                MappedRegion::from_segment(map_file(segment, file, writable, needed, cap)?, writable)
+                MappedRegion::from_segment(
+                    map_file(segment, file, writable, needed, cap)?,
+                    writable,
+                )
             }
             Backend::File { stat, buf } => {
                 let stat_file = match open_file(stat, writable) {
@@ -300,7 +303,9 @@ impl MappedRegion {
     /// `.buf` are of different generations and no backup completes the pair: a re-creation
     /// (`create --force`) in another process is between its renames and its backup
     /// removal, and the pair is complete again within moments.
-    pub fn open_settled(open: impl Fn() -> Result<MappedRegion, OpenError>) -> Result<MappedRegion, OpenError> {
+    pub fn open_settled(
+        open: impl Fn() -> Result<MappedRegion, OpenError>,
+    ) -> Result<MappedRegion, OpenError> {
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(1);
         loop {
@@ -817,8 +822,8 @@ pub(crate) struct NewFiles {
 /// length, then one byte written per page with `pwrite` (never through a mapping, so a full
 /// file system is an error here, not a SIGBUS later).
 fn reserve(file: &File, len: u64) -> std::io::Result<()> {
-    let off_len = libc::off_t::try_from(len)
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+    let off_len =
+        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
     // SAFETY:
     // 1. `file` owns an open descriptor for the whole call.
     // 2. posix_fallocate takes no pointers and returns its error instead of setting errno.
@@ -866,7 +871,7 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(u64::from(st.f_bavail).saturating_mul(st.f_frsize))
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// The process's file size limit (`RLIMIT_FSIZE`, `ulimit -f`), if any.
@@ -940,7 +945,9 @@ fn space_error(
     e: std::io::Error,
 ) -> OpenError {
     match e.raw_os_error() {
-        Some(libc::ENOSPC | libc::EDQUOT) => no_space(queue, dir, needed, free_bytes(dir).unwrap_or(0)),
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            no_space(queue, dir, needed, free_bytes(dir).unwrap_or(0))
+        }
         Some(libc::EFBIG) => OpenError::FileSizeLimit {
             queue: queue.spec().into(),
             file: file.into(),

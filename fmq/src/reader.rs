@@ -100,16 +100,15 @@ impl Reader {
         // A writer re-creating the queue swaps `.buf` and `.stat` one after the other; a
         // reader between the two finds the old `.buf` under its backup name, and one that
         // races the backup's removal retries until the pair is complete.
-        let region = MappedRegion::open_settled(|| {
-            match MappedRegion::open(&queue, opts.wait.futex) {
+        let region =
+            MappedRegion::open_settled(|| match MappedRegion::open(&queue, opts.wait.futex) {
                 Err(OpenError::Io { source, .. })
                     if opts.wait.futex && source.kind() == std::io::ErrorKind::PermissionDenied =>
                 {
                     MappedRegion::open(&queue, false)
                 }
                 other => other,
-            }
-        })?;
+            })?;
         let core = fmq_core::Reader::attach(
             region,
             fmq_core::ReaderConfig {

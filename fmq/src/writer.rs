@@ -160,19 +160,15 @@ impl Writer {
             readers_max: opts.readers_max,
             reader_timeout_ms: opts.reader_timeout.as_millis().min(u128::from(u64::MAX)) as u64,
         };
-        // Everything that can refuse the create without the lock does so first, so that a
-        // refused create leaves nothing behind, not even a lock file.
+        // Sizes and space are checked before the lock is taken, so that a create refused
+        // for them leaves nothing behind, not even a lock file.
         let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
-        let already = || OpenError::AlreadyExists {
-            queue: queue.spec().into(),
-        };
-        if !opts.force && crate::queue::exists(&queue) {
-            return Err(already());
-        }
         crate::map::check_space(&queue, layout.stat_size_bytes(), layout.buf_size_bytes())?;
         let lock = WriterLock::acquire(&queue, Locking::resolve(opts.locking)?, opts.mode)?;
         if !opts.force && crate::queue::exists(&queue) {
-            return Err(already());
+            return Err(OpenError::AlreadyExists {
+                queue: queue.spec().into(),
+            });
         }
         // A re-creation that died half way is finished first, so the replacement below
         // starts from a complete queue.
