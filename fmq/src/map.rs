@@ -11,9 +11,12 @@
 //!   buffer header (magic `\x89FMB\r\n\x1a\n`, the queue's generation, the buffer size), so
 //!   a `.buf` that belongs to another queue, or to an earlier formatting, is refused.
 //!
-//! Sizes come from the header, which is not trusted: the split is computed only from values
-//! that fit in the file, and `Layout::from_header` then checks every size against the real
-//! mapping (DESIGN invariant 6). A file truncated by another program while mapped would fault
+//! Sizes come from the header, which is not trusted: it is read with `pread` first, only a
+//! valid header sizes the mapping, exactly what its layout needs is mapped (a larger file is
+//! refused, so a 1 TiB `.buf` is never mapped whole), and `Layout::from_header` then checks
+//! every size against the real mapping (DESIGN invariant 6). New queues are created
+//! unnamed, reserved in full (`posix_fallocate`), and swapped into place as a pair with a
+//! backup of the old `.buf` (`docs/design.md`, "Re-creating a queue"). A file truncated by another program while mapped would fault
 //! on access (SIGBUS); fmq itself never shrinks a queue file in place (re-creation replaces
 //! the files by rename), readers re-check sizes whenever they wait ([`MappedRegion::check`]),
 //! and the CLI turns a stray SIGBUS into a one-line error (`crate::install_sigbus_guard`).

@@ -2,8 +2,10 @@
 //! waking sleepers, `flush()`.
 //!
 //! * [`Writer::create`] makes a new queue. It takes the writer lock first, refuses to clobber
-//!   an existing queue unless `force`, builds the files under temporary names, formats them
-//!   and renames them into place: a queue that exists is never wiped in place, and readers
+//!   an existing queue unless `force`, builds the files unnamed with their space reserved
+//!   (a queue that does not fit is refused with one line), formats them and swaps them into
+//!   place as a pair (`docs/design.md`, "Re-creating a queue"): a queue that exists is never
+//!   wiped in place, every crash point leaves the old or the new queue complete, and readers
 //!   of a replaced queue notice (`ReadError::Replaced`).
 //! * [`Writer::open`] takes over an existing queue: lock, then `fmq_core::Writer::recover`,
 //!   which finishes or undoes whatever a dead predecessor left (DESIGN invariant 7); ids go
