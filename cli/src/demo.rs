@@ -276,7 +276,7 @@ fn forward(child: &mut Child, who: usize, tx: mpsc::Sender<(usize, Value)>) {
 const WRITER: usize = usize::MAX;
 
 /// The coordinator.
-pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.size < 16 {
         bail!("--size must be at least 16 bytes (the demo stamps each message's id in it)");
     }
@@ -286,17 +286,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .queue
         .clone()
         .unwrap_or_else(|| format!("shm:fmq-demo-{}", std::process::id()));
-    let w = Writer::create(
-        &queue,
-        &CreateOptions {
-            slots_count: args.slots,
-            buf_size_bytes: args.buffer,
-            force: own_queue,
-            blocking: args.blocking,
-            readers_max: if args.blocking { args.readers } else { 0 },
-            ..CreateOptions::default()
-        },
-    )?;
+    let w = create_to_fit(&queue, &args, own_queue)?;
+    args.buffer = w.layout().buf_size_bytes();
     if args.size > w.layout().max_message_bytes() {
         bail!(
             "--size {} is larger than the queue's largest message ({})",
@@ -310,6 +301,33 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let _ = fmq::queue::remove(&queue, true);
     }
     result
+}
+
+/// Creates the demo queue; if its buffer does not fit the free space (a container's small
+/// `/dev/shm`), says so in one line and uses a buffer of half the free space instead, or
+/// fails with the space line when even 1 MiB does not fit.
+fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Result<Writer> {
+    let opts = |buf_size_bytes| CreateOptions {
+        slots_count: args.slots,
+        buf_size_bytes,
+        force: own_queue,
+        blocking: args.blocking,
+        readers_max: if args.blocking { args.readers } else { 0 },
+        ..CreateOptions::default()
+    };
+    match Writer::create(queue, &opts(args.buffer)) {
+        Err(e @ fmq::OpenError::NoSpace { free, needed, .. }) => {
+            const MIN_BUFFER: u64 = 1 << 20;
+            let overhead = needed.saturating_sub(args.buffer);
+            let fit = (free.saturating_sub(overhead) / 2) & !0xfff;
+            if fit < MIN_BUFFER {
+                return Err(e.into());
+            }
+            eprintln!("fmq demo: {e}; using a {} buffer instead", human_bytes(fit));
+            Ok(Writer::create(queue, &opts(fit))?)
+        }
+        other => Ok(other?),
+    }
 }
 
 fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result<ExitCode> {

@@ -287,6 +287,7 @@ fn main() -> ExitCode {
         eprintln!("fmq: internal error: {info}");
     }));
     fmq::install_sigbus_guard();
+    fmq::ignore_sigxfsz();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -131,6 +131,30 @@ pub enum OpenError {
         /// The file.
         file: PathBuf,
     },
+    /// A new queue does not fit in the free space of its file system.
+    NoSpace {
+        /// The queue spec.
+        queue: String,
+        /// The directory of its data files.
+        dir: PathBuf,
+        /// Bytes the queue's files need.
+        needed: u64,
+        /// Bytes free there.
+        free: u64,
+        /// Whether it is a shared-memory segment (a container's `/dev/shm` is small).
+        shared_memory: bool,
+    },
+    /// A new queue file would exceed the process's file size limit (`ulimit -f`).
+    FileSizeLimit {
+        /// The queue spec.
+        queue: String,
+        /// The file.
+        file: PathBuf,
+        /// Its size.
+        needed: u64,
+        /// The limit (`RLIMIT_FSIZE`).
+        limit: u64,
+    },
 }
 
 impl OpenError {
@@ -227,6 +251,38 @@ impl fmt::Display for OpenError {
             OpenError::NotAQueue { file } => write!(
                 f,
                 "{} exists and is not an fmq queue file: refusing to touch it",
+                file.display()
+            ),
+            OpenError::NoSpace {
+                queue,
+                dir,
+                needed,
+                free,
+                shared_memory,
+            } => {
+                write!(
+                    f,
+                    "not enough space in {} for queue {queue}: need {needed} bytes, free {free}",
+                    dir.display()
+                )?;
+                if *shared_memory {
+                    write!(
+                        f,
+                        " (shared memory: a container's /dev/shm is 64 MiB unless it runs \
+                         with a larger --shm-size; FMQ_SHM_DIR moves the segments)"
+                    )?;
+                }
+                Ok(())
+            }
+            OpenError::FileSizeLimit {
+                queue,
+                file,
+                needed,
+                limit,
+            } => write!(
+                f,
+                "queue {queue}: {} would have {needed} bytes, above this process's file size \
+                 limit of {limit} (ulimit -f)",
                 file.display()
             ),
         }

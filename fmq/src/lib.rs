@@ -90,3 +90,15 @@ pub fn install_sigbus_guard() {
         libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
     }
 }
+
+/// Ignores SIGXFSZ, so that a file growing past the file size limit (`ulimit -f`) fails
+/// with `EFBIG` (a one-line error, and a create cleans up) instead of killing the process.
+/// For programs such as the `fmq` tool: a library does not change signal dispositions.
+pub fn ignore_sigxfsz() {
+    // SAFETY:
+    // 1. Setting SIGXFSZ to SIG_IGN installs no handler code; the previous disposition,
+    //    returned, is not needed.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}

@@ -11,15 +11,21 @@
 //!   buffer header (magic `\x89FMB\r\n\x1a\n`, the queue's generation, the buffer size), so
 //!   a `.buf` that belongs to another queue, or to an earlier formatting, is refused.
 //!
-//! Sizes come from the header, which is not trusted: the split is computed only from values
-//! that fit in the file, and `Layout::from_header` then checks every size against the real
-//! mapping (DESIGN invariant 6). A file truncated by another program while mapped would fault
+//! Sizes come from the header, which is not trusted: it is read with `pread` first, only a
+//! valid header sizes the mapping, exactly what its layout needs is mapped (a larger file is
+//! refused, so a 1 TiB `.buf` is never mapped whole), and `Layout::from_header` then checks
+//! every size against the real mapping (DESIGN invariant 6). New queues are created
+//! unnamed, reserved in full (`posix_fallocate`), and swapped into place as a pair with a
+//! backup of the old `.buf` (`docs/design.md`, "Re-creating a queue"). A file truncated by another program while mapped would fault
 //! on access (SIGBUS); fmq itself never shrinks a queue file in place (re-creation replaces
 //! the files by rename), readers re-check sizes whenever they wait ([`MappedRegion::check`]),
 //! and the CLI turns a stray SIGBUS into a one-line error (`crate::install_sigbus_guard`).
 
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use fmq_core::header::{word as hw, Header, HEADER_WORDS, MAGIC};
@@ -36,9 +42,16 @@ pub const BUF_MAGIC: u64 = u64::from_le_bytes(*b"\x89FMB\r\n\x1a\n");
 /// Bytes before the message buffer in a `.buf` file.
 pub const BUF_HEADER_SIZE_BYTES: u64 = 64;
 
+/// How long [`MappedRegion::open_settled`] waits for a mismatched pair to become complete.
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One mapped file and what it was when opened.
 struct Mapped {
     path: PathBuf,
+    /// Another name of the same file that `check` accepts: the hidden backup of an old
+    /// `.buf` that a reader uses while a re-creation is half done (`docs/design.md`,
+    /// "Re-creating a queue").
+    also: Option<PathBuf>,
     file: File,
     map: MmapRaw,
     dev: u64,
@@ -78,7 +91,17 @@ fn open_file(path: &Path, writable: bool) -> Result<File, OpenError> {
         .map_err(|e| OpenError::io("open", path, e))
 }
 
-fn map_file(path: &Path, file: File, writable: bool) -> Result<Mapped, OpenError> {
+/// Maps `file`: exactly `needed` bytes when the header gave the sizes (a larger file is
+/// refused, `BadFileSize`; a smaller one is mapped whole so that attach reports how much is
+/// missing), else at most `cap` bytes (enough for attach to say what is wrong with the
+/// header). A huge file is never mapped whole.
+fn map_file(
+    path: &Path,
+    file: File,
+    writable: bool,
+    needed: Option<u64>,
+    cap: u64,
+) -> Result<Mapped, OpenError> {
     let meta = file
         .metadata()
         .map_err(|e| OpenError::io("stat", path, e))?;
@@ -93,7 +116,18 @@ fn map_file(path: &Path, file: File, writable: bool) -> Result<Mapped, OpenError
     if len == 0 {
         return Err(OpenError::EmptyFile { file: path.into() });
     }
-    let len_usize = usize::try_from(len).map_err(|_| OpenError::BadFileSize {
+    let map_len = match needed {
+        Some(n) if len > n => {
+            return Err(OpenError::BadFileSize {
+                file: path.into(),
+                len,
+                needed: n,
+            })
+        }
+        Some(_) => len,
+        None => len.min(cap),
+    };
+    let len_usize = usize::try_from(map_len).map_err(|_| OpenError::BadFileSize {
         file: path.into(),
         len,
         needed: usize::MAX as u64,
@@ -111,11 +145,58 @@ fn map_file(path: &Path, file: File, writable: bool) -> Result<Mapped, OpenError
     .map_err(|e| OpenError::io("map", path, e))?;
     Ok(Mapped {
         path: path.into(),
+        also: None,
         file,
         dev: meta.dev(),
         ino: meta.ino(),
         map,
     })
+}
+
+/// Up to `n` bytes from the start of `file` (fewer if it is shorter), as little-endian
+/// words; read with `pread`, before anything is mapped.
+fn head_words(file: &File, n: usize) -> Vec<u64> {
+    let mut bytes = vec![0u8; n * 8];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    bytes[..got - got % 8]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+/// The (stat part, buffer) sizes that a header's line 0 implies, if it is a valid header of
+/// this format (magic, byte order, version, layout CRC, allowed sizes): nothing is sized
+/// from a header that attach would refuse.
+fn sizes_from_line0(words: &[u64]) -> Option<(u64, u64)> {
+    let line0: [u64; 8] = words.get(..8)?.try_into().ok()?;
+    if line0[hw::MAGIC] != MAGIC {
+        return None;
+    }
+    let (version, bom) = fmq_core::header::unpack(line0[hw::VERSION_BOM]);
+    let (readers_max, crc) = fmq_core::header::unpack(line0[hw::LAYOUT_CRC]);
+    if version != fmq_core::header::FORMAT_VERSION
+        || bom != fmq_core::header::BYTE_ORDER_MARK
+        || crc != fmq_core::header::layout_crc(&line0)
+    {
+        return None;
+    }
+    let (slots_count, slot_size) = fmq_core::header::unpack(line0[hw::SLOTS]);
+    let (header_size, _) = fmq_core::header::unpack(line0[hw::HEADER_SIZE_FLAGS]);
+    if slot_size != SLOT_SIZE_BYTES || header_size != fmq_core::header::HEADER_SIZE_BYTES {
+        return None;
+    }
+    let layout = fmq_core::Layout::new(slots_count, line0[hw::BUF_SIZE])
+        .and_then(|l| l.with_readers_max(readers_max))
+        .ok()?;
+    Some((layout.stat_size_bytes(), layout.buf_size_bytes()))
 }
 
 /// The words of `map` from byte `offset`, `words` long. The caller has checked
@@ -173,8 +254,7 @@ impl MappedRegion {
         let not_found = |e: &OpenError| matches!(e, OpenError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
         let r = match queue.backend() {
             Backend::SharedMemory { segment } => {
-                let file = open_file(segment, writable);
-                let file = match file {
+                let file = match open_file(segment, writable) {
                     Err(e) if not_found(&e) => {
                         return Err(OpenError::NotFound {
                             queue: queue.spec().into(),
@@ -182,7 +262,13 @@ impl MappedRegion {
                     }
                     other => other?,
                 };
-                MappedRegion::from_segment(map_file(segment, file, writable)?, writable)
+                let sizes = sizes_from_line0(&head_words(&file, 8));
+                let needed = sizes.map(|(s, b)| s + b);
+                let cap = u64::from(fmq_core::header::HEADER_SIZE_BYTES);
+                MappedRegion::from_segment(
+                    map_file(segment, file, writable, needed, cap)?,
+                    writable,
+                )
             }
             Backend::File { stat, buf } => {
                 let stat_file = match open_file(stat, writable) {
@@ -193,12 +279,48 @@ impl MappedRegion {
                     }
                     other => other?,
                 };
-                let stat_map = map_file(stat, stat_file, writable)?;
-                let buf_map = map_file(buf, open_file(buf, writable)?, writable)?;
+                let stat_head = head_words(&stat_file, 8);
+                let sizes = sizes_from_line0(&stat_head);
+                let stat_generation = sizes.and(stat_head.get(hw::GENERATION).copied());
+                let cap = u64::from(fmq_core::header::HEADER_SIZE_BYTES);
+                let stat_map = map_file(stat, stat_file, writable, sizes.map(|s| s.0), cap)?;
+                let (buf_file, backup) = open_buf(buf, stat_generation, writable)?;
+                let buf_path = backup.as_deref().unwrap_or(buf);
+                let mut buf_map = map_file(
+                    buf_path,
+                    buf_file,
+                    writable,
+                    sizes.map(|s| BUF_HEADER_SIZE_BYTES + s.1),
+                    BUF_HEADER_SIZE_BYTES,
+                )?;
+                if let Some(b) = backup {
+                    buf_map.path = buf.clone();
+                    buf_map.also = Some(b);
+                }
                 MappedRegion::from_files(queue, stat_map, buf_map, writable)?
             }
         };
         Ok(r)
+    }
+
+    /// [`MappedRegion::open`], retried for up to [`SETTLE_TIMEOUT`] while the `.stat` and
+    /// `.buf` are of different generations and no backup completes the pair: a re-creation
+    /// (`create --force`) in another process is between its renames and its backup
+    /// removal, and the pair is complete again within moments.
+    pub fn open_settled(
+        open: impl Fn() -> Result<MappedRegion, OpenError>,
+    ) -> Result<MappedRegion, OpenError> {
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match open() {
+                Err(OpenError::MismatchedFiles { .. }) if start.elapsed() < SETTLE_TIMEOUT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn from_segment(m: Mapped, writable: bool) -> MappedRegion {
@@ -265,43 +387,33 @@ impl MappedRegion {
         })
     }
 
-    /// Creates new data files for `queue` under temporary names in their final directory,
-    /// sized for `stat_len` + `buf_len` bytes, zeroed and mapped read-write. The caller
-    /// formats the region, then calls [`MappedRegion::publish`].
+    /// Creates new data files for `queue` in their final directory, unnamed (`O_TMPFILE`)
+    /// or under unpredictable temporary names, with their space reserved
+    /// (`posix_fallocate`, else one byte written per page), zeroed and mapped read-write.
+    /// The caller formats the region, then calls [`MappedRegion::publish`]. On any error
+    /// nothing is left behind; the returned [`NewFiles`] unlinks its temporary names if it
+    /// is dropped before `publish` finishes.
     pub(crate) fn create_temp(
         queue: &QueuePath,
         stat_len: u64,
         buf_len: u64,
         mode: u32,
-    ) -> Result<(MappedRegion, Vec<(PathBuf, PathBuf)>), OpenError> {
-        let create = |final_path: &Path, len: u64| -> Result<(Mapped, PathBuf), OpenError> {
-            let dir = final_path.parent().unwrap_or(Path::new(""));
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| OpenError::io("create directory", dir, e))?;
-            }
-            let name = final_path.file_name().unwrap_or_default().to_string_lossy();
-            let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-            let _ = std::fs::remove_file(&tmp);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&tmp)
-                .map_err(|e| OpenError::io("create", &tmp, e))?;
-            file.set_len(len)
-                .map_err(|e| OpenError::io("size", &tmp, e))?;
-            let mut m = map_file(&tmp, file, true)?;
+    ) -> Result<(MappedRegion, NewFiles), OpenError> {
+        let needed = stat_len + BUF_HEADER_SIZE_BYTES + buf_len;
+        let create = |final_path: &Path, len: u64| -> Result<(Mapped, NewFile), OpenError> {
+            let new = NewFile::create(queue, final_path, len, needed, mode)?;
+            let file = new
+                .file
+                .try_clone()
+                .map_err(|e| OpenError::io("duplicate", final_path, e))?;
             // Named by its final path from the start: `check` compares that path's inode,
-            // which the rename in `publish` keeps.
-            m.path = final_path.to_path_buf();
-            Ok((m, tmp))
+            // which the link and rename in `publish` keep.
+            let m = map_file(final_path, file, true, Some(len), len)?;
+            Ok((m, new))
         };
         match queue.backend() {
             Backend::SharedMemory { segment } => {
-                let (m, tmp) = create(segment, stat_len + buf_len)?;
+                let (m, new) = create(segment, stat_len + buf_len)?;
                 let region = MappedRegion {
                     maps: vec![m],
                     stat: (0, 0, (stat_len / 8) as usize),
@@ -309,17 +421,11 @@ impl MappedRegion {
                     writable: true,
                     shared_memory: true,
                 };
-                Ok((region, vec![(tmp, segment.clone())]))
+                Ok((region, NewFiles { files: vec![new] }))
             }
             Backend::File { stat, buf } => {
-                let (sm, stmp) = create(stat, stat_len)?;
-                let (bm, btmp) = match create(buf, BUF_HEADER_SIZE_BYTES + buf_len) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&stmp);
-                        return Err(e);
-                    }
-                };
+                let (sm, snew) = create(stat, stat_len)?;
+                let (bm, bnew) = create(buf, BUF_HEADER_SIZE_BYTES + buf_len)?;
                 let region = MappedRegion {
                     maps: vec![sm, bm],
                     stat: (0, 0, (stat_len / 8) as usize),
@@ -327,9 +433,12 @@ impl MappedRegion {
                     writable: true,
                     shared_memory: false,
                 };
-                // `.buf` is renamed into place before `.stat`, so a reader that opens the new
-                // `.stat` also finds the new `.buf`.
-                Ok((region, vec![(btmp, buf.clone()), (stmp, stat.clone())]))
+                Ok((
+                    region,
+                    NewFiles {
+                        files: vec![snew, bnew],
+                    },
+                ))
             }
         }
     }
@@ -340,7 +449,7 @@ impl MappedRegion {
             return;
         }
         let bh = words(&self.maps[1].map, 0, 8);
-        // ORDERING: Relaxed: the files are not visible to anyone until `publish` renames them.
+        // ORDERING: Relaxed: the files are not visible to anyone until `publish` names them.
         bh[1].store(generation, Ordering::Relaxed);
         // ORDERING: Relaxed: as above.
         bh[2].store(self.buf.2 as u64 * 8, Ordering::Relaxed);
@@ -348,31 +457,35 @@ impl MappedRegion {
         bh[0].store(BUF_MAGIC, Ordering::Relaxed);
     }
 
-    /// Makes new files durable (file-backed queues) and renames them into place, in order.
-    pub(crate) fn publish(&self, renames: &[(PathBuf, PathBuf)]) -> Result<(), OpenError> {
-        if !self.shared_memory {
-            self.flush()
-                .map_err(|e| OpenError::io("sync", &self.maps[0].path, e))?;
+    /// Makes the new files durable, names them, and moves them into place: a segment by one
+    /// rename; a `.stat` + `.buf` pair so that every crash point leaves the complete old
+    /// queue or the complete new one (`docs/design.md`, "Re-creating a queue"): the old
+    /// `.buf` is hard-linked to its backup name `.NAME.buf.<generation>`, the new `.buf` is
+    /// renamed into place (readers of the old `.stat` now use the backup), then the new
+    /// `.stat`, then the backup is removed. A failed `.stat` rename puts the old `.buf`
+    /// back. The caller holds the writer lock.
+    pub(crate) fn publish(&self, queue: &QueuePath, mut new: NewFiles) -> Result<(), OpenError> {
+        for (m, f) in self.maps.iter().zip(&new.files) {
+            m.map
+                .flush()
+                .and_then(|()| f.file.sync_all())
+                .map_err(|e| OpenError::io("sync", &f.final_path, e))?;
         }
-        for (i, (tmp, dst)) in renames.iter().enumerate() {
-            if let Err(e) = std::fs::rename(tmp, dst) {
-                for (t, _) in &renames[i..] {
-                    let _ = std::fs::remove_file(t);
-                }
-                return Err(OpenError::io("rename", tmp, e));
-            }
+        step(CreateStep::Named)?;
+        for f in &mut new.files {
+            f.name()?;
         }
-        if !self.shared_memory {
-            if let Some(dir) = renames[0].1.parent() {
-                let dir = if dir.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    dir
-                };
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
+        crash_after(CreateStep::Named);
+        match queue.backend() {
+            Backend::SharedMemory { .. } => {
+                step(CreateStep::BufRenamed)?;
+                new.files[0].rename()?;
+                crash_after(CreateStep::BufRenamed);
             }
+            Backend::File { stat, buf } => replace_pair(stat, buf, &mut new)?,
+        }
+        if let Some(dir) = new.files.first().map(|f| f.dir.clone()) {
+            sync_dir(&dir);
         }
         Ok(())
     }
@@ -426,12 +539,16 @@ impl MappedRegion {
     /// `Truncated` if a file shrank (reading on would fault).
     pub fn check(&self) -> Result<(), ReadError> {
         for m in &self.maps {
-            match std::fs::symlink_metadata(&m.path) {
+            let same = |p: &Path| {
+                std::fs::symlink_metadata(p).map(|meta| meta.dev() == m.dev && meta.ino() == m.ino)
+            };
+            match same(&m.path) {
+                Ok(true) => {}
+                // A reader of an old `.stat` that maps the backup of its `.buf` during a
+                // re-creation: still the queue's file while the backup name exists.
+                _ if m.also.as_deref().is_some_and(|b| same(b).unwrap_or(false)) => {}
                 Err(_) => return Err(ReadError::Removed),
-                Ok(meta) if meta.dev() != m.dev || meta.ino() != m.ino => {
-                    return Err(ReadError::Replaced)
-                }
-                Ok(_) => {}
+                Ok(false) => return Err(ReadError::Replaced),
             }
             let len = m.file.metadata().map(|meta| meta.len()).unwrap_or(0);
             if len < m.map.len() as u64 {
@@ -453,5 +570,555 @@ impl MappedRegion {
     /// The wake flag (`sleepers`).
     pub(crate) fn sleepers_word(&self) -> Option<&AtomicU64> {
         self.stat_words().get(hw::SLEEPERS)
+    }
+}
+
+/// Opens the `.buf` file to pair with a `.stat` of generation `stat_generation`: `NAME.buf`,
+/// or, when that names another generation, the backup `.NAME.buf.<generation>` that a
+/// re-creation keeps of the old `.buf` while it swaps the pair (with its name).
+fn open_buf(
+    buf: &Path,
+    stat_generation: Option<u64>,
+    writable: bool,
+) -> Result<(File, Option<PathBuf>), OpenError> {
+    let file = open_file(buf, writable)?;
+    let Some(g) = stat_generation else {
+        return Ok((file, None));
+    };
+    if buf_generation_of(&file).is_some_and(|bg| bg != g) {
+        let backup = backup_path(buf, g);
+        if let Ok(b) = open_file(&backup, writable) {
+            if buf_generation_of(&b) == Some(g) {
+                return Ok((b, Some(backup)));
+            }
+        }
+    }
+    Ok((file, None))
+}
+
+/// The generation a `.buf` file's header names, if it has fmq's buffer magic.
+fn buf_generation_of(file: &File) -> Option<u64> {
+    match head_words(file, 2)[..] {
+        [magic, generation] if magic == BUF_MAGIC => Some(generation),
+        _ => None,
+    }
+}
+
+/// The generation of a `.stat` file with a valid header.
+fn stat_generation_of(file: &File) -> Option<u64> {
+    let head = head_words(file, 8);
+    sizes_from_line0(&head).and(head.get(hw::GENERATION).copied())
+}
+
+fn open_for_inspection(path: &Path) -> Option<File> {
+    open_file(path, false).ok()
+}
+
+/// `.NAME.buf.<generation>`: the backup of a `.buf` kept while a re-creation swaps the pair.
+fn backup_path(buf: &Path, generation: u64) -> PathBuf {
+    let name = buf.file_name().unwrap_or_default().to_string_lossy();
+    dir_of(buf).join(format!(".{name}.{generation}"))
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A fresh unpredictable name `.FILE.tmp.<128 random bits>` beside `final_path`.
+fn temp_path(final_path: &Path) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // ORDERING: Relaxed: only makes the inputs of two calls differ.
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut bits = [0u64; 2];
+    for b in &mut bits {
+        // `RandomState` keys come from the OS's random source.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        *b = h.finish();
+    }
+    let name = final_path.file_name().unwrap_or_default().to_string_lossy();
+    dir_of(final_path).join(format!(".{name}.tmp.{:016x}{:016x}", bits[0], bits[1]))
+}
+
+fn c_path(path: &Path) -> std::io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a path"))
+}
+
+/// Gives the unnamed (`O_TMPFILE`) `file` the name `to`: `linkat` of `/proc/self/fd/N`
+/// with `AT_SYMLINK_FOLLOW` (needs no privilege), else `AT_EMPTY_PATH` (needs
+/// `CAP_DAC_READ_SEARCH`) where `/proc` is not mounted.
+fn link_unnamed(file: &File, to: &Path) -> std::io::Result<()> {
+    let to_c = c_path(to)?;
+    let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| std::io::Error::other("NUL in a /proc path"))?;
+    // SAFETY:
+    // 1. `proc_path` and `to_c` are NUL-terminated strings that live for the whole call.
+    // 2. `AT_FDCWD` is a valid directory descriptor value; `linkat` keeps no pointer.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOENT) {
+        return Err(err);
+    }
+    let empty = c"";
+    // SAFETY:
+    // 1. `file` owns an open descriptor for the whole call; `empty` and `to_c` are
+    //    NUL-terminated strings that live for the whole call.
+    // 2. `AT_EMPTY_PATH` makes `linkat` use the descriptor itself; it keeps no pointer.
+    let rc = unsafe {
+        libc::linkat(
+            file.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// `fsync` of a directory (best effort: a rename's durability, not its atomicity).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A data file being created: unnamed (`O_TMPFILE`), or, where the file system refuses
+/// that, under an unpredictable temporary name that is unlinked on every error path (and
+/// when dropped before it was renamed into place).
+pub(crate) struct NewFile {
+    file: File,
+    final_path: PathBuf,
+    dir: PathBuf,
+    /// The temporary name, once it has one; `None` again after the rename into place.
+    named: Option<PathBuf>,
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.named.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl NewFile {
+    /// Creates the file in `final_path`'s directory and reserves `len` bytes; `needed` is
+    /// the whole queue's size, for the error line.
+    fn create(
+        queue: &QueuePath,
+        final_path: &Path,
+        len: u64,
+        needed: u64,
+        mode: u32,
+    ) -> Result<NewFile, OpenError> {
+        let dir = dir_of(final_path).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| OpenError::io("create directory", &dir, e))?;
+        let unnamed = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(mode)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(&dir);
+        let new = match unnamed {
+            Ok(file) => NewFile {
+                file,
+                final_path: final_path.into(),
+                dir,
+                named: None,
+            },
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) =>
+            {
+                let tmp = temp_path(final_path);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&tmp)
+                    .map_err(|e| OpenError::io("create", &tmp, e))?;
+                NewFile {
+                    file,
+                    final_path: final_path.into(),
+                    dir,
+                    named: Some(tmp),
+                }
+            }
+            Err(e) => return Err(OpenError::io("create a file in", &dir, e)),
+        };
+        if let Err(e) = reserve(&new.file, len) {
+            let dir = new.dir.clone();
+            drop(new); // frees what was reserved before `free` is measured
+            return Err(space_error(queue, &dir, final_path, needed, len, e));
+        }
+        Ok(new)
+    }
+
+    /// Gives an unnamed file its temporary name.
+    fn name(&mut self) -> Result<(), OpenError> {
+        if self.named.is_some() {
+            return Ok(());
+        }
+        let mut tries = 0;
+        loop {
+            let tmp = temp_path(&self.final_path);
+            match link_unnamed(&self.file, &tmp) {
+                Ok(()) => {
+                    self.named = Some(tmp);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 3 => {
+                    tries += 1;
+                }
+                Err(e) => return Err(OpenError::io("link", &tmp, e)),
+            }
+        }
+    }
+
+    /// Renames the file into place; from then on it is the queue's, not ours to unlink.
+    fn rename(&mut self) -> Result<(), OpenError> {
+        let Some(tmp) = self.named.as_ref() else {
+            return Err(OpenError::io(
+                "rename",
+                &self.final_path,
+                std::io::Error::other("the new file has no name"),
+            ));
+        };
+        std::fs::rename(tmp, &self.final_path).map_err(|e| OpenError::io("rename", tmp, e))?;
+        self.named = None;
+        Ok(())
+    }
+}
+
+/// The new files of a create, in the order of [`MappedRegion::create_temp`]'s region
+/// (`.stat`, `.buf`; or the segment).
+pub(crate) struct NewFiles {
+    files: Vec<NewFile>,
+}
+
+/// Reserves `len` bytes of `file`: `posix_fallocate`, else (a file system without it) the
+/// length, then one byte written per page with `pwrite` (never through a mapping, so a full
+/// file system is an error here, not a SIGBUS later).
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    let off_len =
+        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY:
+    // 1. `file` owns an open descriptor for the whole call.
+    // 2. posix_fallocate takes no pointers and returns its error instead of setting errno.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, off_len) };
+    match rc {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            file.set_len(len)?;
+            const PAGE: u64 = 4096;
+            let mut at = 0;
+            while at < len {
+                file.write_all_at(&[0], at)?;
+                at += PAGE;
+            }
+            if len > 0 {
+                file.write_all_at(&[0], len - 1)?;
+            }
+            Ok(())
+        }
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// Free bytes for files in `dir` or its nearest existing ancestor (`statvfs`: available
+/// blocks times the fragment size).
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut at = dir;
+    while std::fs::symlink_metadata(at).is_err() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    let c = c_path(at)?;
+    // SAFETY:
+    // 1. `statvfs` is a plain C struct for which all-zero bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY:
+    // 1. `c` is a NUL-terminated path and `st` a valid, writable `statvfs`, both alive for
+    //    the whole call; statvfs keeps neither pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// The process's file size limit (`RLIMIT_FSIZE`, `ulimit -f`), if any.
+fn file_size_limit() -> Option<u64> {
+    // SAFETY:
+    // 1. `rlimit` is a plain C struct for which all-zero bytes are a valid value.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY:
+    // 1. `lim` is a valid, writable `rlimit` alive for the whole call; getrlimit keeps no
+    //    pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) };
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Where a queue's data files go, and their sizes: (path, bytes).
+fn data_file_sizes(queue: &QueuePath, stat_len: u64, buf_len: u64) -> Vec<(&Path, u64)> {
+    match queue.backend() {
+        Backend::SharedMemory { segment } => vec![(segment.as_path(), stat_len + buf_len)],
+        Backend::File { stat, buf } => vec![
+            (stat.as_path(), stat_len),
+            (buf.as_path(), BUF_HEADER_SIZE_BYTES + buf_len),
+        ],
+    }
+}
+
+/// The quick check before a create takes the lock or writes anything: every file within
+/// the file size limit, the whole queue within the free space of its directory. The
+/// reservation in [`MappedRegion::create_temp`] is the real guard and fails the same way.
+pub(crate) fn check_space(queue: &QueuePath, stat_len: u64, buf_len: u64) -> Result<(), OpenError> {
+    let files = data_file_sizes(queue, stat_len, buf_len);
+    if let Some(limit) = file_size_limit() {
+        if let Some((file, len)) = files.iter().find(|(_, len)| *len > limit) {
+            return Err(OpenError::FileSizeLimit {
+                queue: queue.spec().into(),
+                file: file.to_path_buf(),
+                needed: *len,
+                limit,
+            });
+        }
+    }
+    if fault_is(CreateFault::SkipSpaceCheck) {
+        return Ok(());
+    }
+    let needed: u64 = files.iter().map(|(_, len)| len).sum();
+    let dir = dir_of(files[0].0);
+    if let Ok(free) = free_bytes(dir) {
+        if needed > free {
+            return Err(no_space(queue, dir, needed, free));
+        }
+    }
+    Ok(())
+}
+
+fn no_space(queue: &QueuePath, dir: &Path, needed: u64, free: u64) -> OpenError {
+    OpenError::NoSpace {
+        queue: queue.spec().into(),
+        dir: dir.into(),
+        needed,
+        free,
+        shared_memory: matches!(queue.backend(), Backend::SharedMemory { .. }),
+    }
+}
+
+/// The error of a failed reservation: the space line for `ENOSPC`, the limit for `EFBIG`.
+fn space_error(
+    queue: &QueuePath,
+    dir: &Path,
+    file: &Path,
+    needed: u64,
+    len: u64,
+    e: std::io::Error,
+) -> OpenError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            no_space(queue, dir, needed, free_bytes(dir).unwrap_or(0))
+        }
+        Some(libc::EFBIG) => OpenError::FileSizeLimit {
+            queue: queue.spec().into(),
+            file: file.into(),
+            needed: len,
+            limit: file_size_limit().unwrap_or(len.saturating_sub(1)),
+        },
+        _ => OpenError::io("reserve space for", file, e),
+    }
+}
+
+/// Swaps a new `.stat` + `.buf` pair (`new.files`: stat, buf, both named) into place. See
+/// [`MappedRegion::publish`]; every step is a crash point of `fmq/tests/create.rs`.
+fn replace_pair(stat: &Path, buf: &Path, new: &mut NewFiles) -> Result<(), OpenError> {
+    // The backup is needed only if the old files are a complete queue.
+    let old = open_for_inspection(stat)
+        .and_then(|f| stat_generation_of(&f))
+        .filter(|g| open_for_inspection(buf).and_then(|f| buf_generation_of(&f)) == Some(*g));
+    let backup = match old {
+        Some(g) => {
+            step(CreateStep::BackedUp)?;
+            let b = backup_path(buf, g);
+            let _ = std::fs::remove_file(&b);
+            std::fs::hard_link(buf, &b).map_err(|e| OpenError::io("back up", buf, e))?;
+            crash_after(CreateStep::BackedUp);
+            Some(b)
+        }
+        None => None,
+    };
+    let drop_backup = |b: &Option<PathBuf>| {
+        if let Some(b) = b {
+            let _ = std::fs::remove_file(b);
+        }
+    };
+    if let Err(e) = step(CreateStep::BufRenamed).and_then(|()| new.files[1].rename()) {
+        drop_backup(&backup);
+        return Err(e);
+    }
+    crash_after(CreateStep::BufRenamed);
+    if let Err(e) = step(CreateStep::StatRenamed).and_then(|()| new.files[0].rename()) {
+        // Put the old `.buf` back (one rename), or take the lone new one away.
+        match &backup {
+            Some(b) => {
+                let _ = std::fs::rename(b, buf);
+            }
+            None if open_for_inspection(stat).is_none() => {
+                let _ = std::fs::remove_file(buf);
+            }
+            None => {}
+        }
+        return Err(e);
+    }
+    crash_after(CreateStep::StatRenamed);
+    // A failure here leaves a stale backup, which the next writer removes.
+    if step(CreateStep::BackupRemoved).is_ok() {
+        drop_backup(&backup);
+    }
+    crash_after(CreateStep::BackupRemoved);
+    Ok(())
+}
+
+/// Under the writer lock, before a writer opens or re-creates a queue: finishes what a
+/// re-creation that died left (a `.stat` whose `.buf` is only in its backup gets it back),
+/// then removes stale backups and temporary files of the queue (nobody else can be
+/// creating it while the lock is held).
+pub(crate) fn repair(queue: &QueuePath) {
+    let files: Vec<&Path> = queue.data_files().to_vec();
+    if let Backend::File { stat, buf } = queue.backend() {
+        let stat_generation = open_for_inspection(stat).and_then(|f| stat_generation_of(&f));
+        let buf_generation = open_for_inspection(buf).and_then(|f| buf_generation_of(&f));
+        if let Some(g) = stat_generation.filter(|g| buf_generation != Some(*g)) {
+            let b = backup_path(buf, g);
+            if open_for_inspection(&b).and_then(|f| buf_generation_of(&f)) == Some(g) {
+                let _ = std::fs::rename(&b, buf);
+            }
+        }
+    }
+    let Some(first) = files.first() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir_of(first)) else {
+        return;
+    };
+    let prefixes: Vec<String> = files
+        .iter()
+        .map(|f| format!(".{}.", f.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let leftover = prefixes.iter().any(|p| {
+            name.strip_prefix(p.as_str()).is_some_and(|rest| {
+                rest.starts_with("tmp.")
+                    || (!rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()))
+            })
+        });
+        if leftover {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The steps of a create at which a test can stop or fail it ([`__set_create_fault`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateStep {
+    /// 1: the new files were given their temporary names.
+    Named = 1,
+    /// 2: the old `.buf` was hard-linked to its backup name.
+    BackedUp = 2,
+    /// 3: the new `.buf` (or segment) was renamed into place.
+    BufRenamed = 3,
+    /// 4: the new `.stat` was renamed into place.
+    StatRenamed = 4,
+    /// 5: the backup was removed.
+    BackupRemoved = 5,
+}
+
+/// A fault a test injects into creates ([`__set_create_fault`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateFault {
+    /// Abort the process right after the step (a crash: nothing is cleaned up).
+    CrashAfter(CreateStep),
+    /// The step fails with an I/O error instead (the error path runs).
+    Fail(CreateStep),
+    /// Skip the free-space pre-check, so the reservation meets the full file system.
+    SkipSpaceCheck,
+}
+
+static CREATE_FAULT: std::sync::Mutex<Option<CreateFault>> = std::sync::Mutex::new(None);
+
+/// Test hook: inject `fault` into every later create of this process (`None`: none).
+#[doc(hidden)]
+pub fn __set_create_fault(fault: Option<CreateFault>) {
+    *CREATE_FAULT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
+}
+
+fn fault_is(f: CreateFault) -> bool {
+    *CREATE_FAULT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        == Some(f)
+}
+
+/// Before a step: fails it if a test asked so.
+fn step(s: CreateStep) -> Result<(), OpenError> {
+    if fault_is(CreateFault::Fail(s)) {
+        return Err(OpenError::io(
+            "create",
+            Path::new("(test)"),
+            std::io::Error::other(format!("injected failure at step {}", s as u32)),
+        ));
+    }
+    Ok(())
+}
+
+/// After a step: aborts the process if a test asked so.
+fn crash_after(s: CreateStep) {
+    if fault_is(CreateFault::CrashAfter(s)) {
+        std::process::abort();
     }
 }

@@ -148,7 +148,7 @@ fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, Ope
 /// Loads a queue's header, writer mark, usage and (if `with_slots`) slot table.
 pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
     let queue = QueuePath::resolve(spec)?;
-    let region = MappedRegion::open(&queue, false)?;
+    let region = MappedRegion::open_settled(|| MappedRegion::open(&queue, false))?;
     let layout = attach_layout(&queue, &region)?;
     let header = Header::load(region.stat_words()).unwrap_or_default();
     let present_count = header.present_count();
@@ -226,7 +226,8 @@ impl CheckReport {
 pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
     let queue = QueuePath::resolve(spec)?;
     let mut report = CheckReport::default();
-    let region = match MappedRegion::open(&queue, false) {
+    // A re-creation in progress is not corruption: wait for its pair to be complete.
+    let region = match MappedRegion::open_settled(|| MappedRegion::open(&queue, false)) {
         Ok(r) => r,
         Err(
             e @ (OpenError::EmptyFile { .. }

@@ -100,12 +100,13 @@ impl Reader {
     /// Opens a queue that exists.
     pub fn open(spec: &str, opts: ReaderOptions) -> Result<Reader, OpenError> {
         let queue = QueuePath::resolve(spec)?;
-        let mut tries = 0;
-        let region = loop {
-            // A queue this user may not write (another user's, EACCES) or on a read-only file
-            // system (EROFS) is read through a read-only mapping, polling instead of
-            // sleeping on the futex.
-            let r = match MappedRegion::open(&queue, opts.wait.futex) {
+        // A writer re-creating the queue swaps `.buf` and `.stat` one after the other; a
+        // reader between the two finds the old `.buf` under its backup name, and one that
+        // races the backup's removal retries until the pair is complete. A queue this user
+        // may not write (another user's, EACCES) or on a read-only file system (EROFS) is
+        // read through a read-only mapping, polling instead of sleeping on the futex.
+        let region =
+            MappedRegion::open_settled(|| match MappedRegion::open(&queue, opts.wait.futex) {
                 Err(OpenError::Io { source, .. })
                     if opts.wait.futex
                         && (source.kind() == std::io::ErrorKind::PermissionDenied
@@ -114,17 +115,7 @@ impl Reader {
                     MappedRegion::open(&queue, false)
                 }
                 other => other,
-            };
-            match r {
-                // A writer re-creating the queue renames `.buf`, then `.stat`; a reader
-                // between the two sees a mismatched pair for a moment.
-                Err(OpenError::MismatchedFiles { .. }) if tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => break other?,
-            }
-        };
+            })?;
         let core = fmq_core::Reader::attach(
             region,
             fmq_core::ReaderConfig {

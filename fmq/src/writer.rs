@@ -131,6 +131,23 @@ impl std::fmt::Display for DroppedReader {
     }
 }
 
+/// The core's configuration of a new queue.
+fn create_config(opts: &CreateOptions) -> Config {
+    let blocking_flag = if opts.blocking {
+        fmq_core::header::QUEUE_FLAG_BLOCKING
+    } else {
+        0
+    };
+    Config {
+        slots_count: opts.slots_count,
+        buf_size_bytes: opts.buf_size_bytes,
+        queue_flags: opts.compression.codec() | blocking_flag,
+        creation_time_ns: now_ns().max(1) as u64,
+        readers_max: opts.readers_max,
+        reader_timeout_ms: opts.reader_timeout.as_millis().min(u128::from(u64::MAX)) as u64,
+    }
+}
+
 /// Takes the writer's token on the queue's data (`crate::lock`): refused with the mark's pid
 /// when another writer holds it. With locking off the token is still taken where possible
 /// (it tells readers and `fmq clear` that the writer is alive) but never refuses.
@@ -175,6 +192,10 @@ impl Writer {
                 queue: queue.spec().into(),
             });
         }
+        // Sizes and space are checked before the lock is taken, so that a create refused
+        // for them leaves nothing behind, not even a lock file.
+        let layout = Layout::from_config(&create_config(opts)).map_err(OpenError::Config)?;
+        crate::map::check_space(&queue, layout.stat_size_bytes(), layout.buf_size_bytes())?;
         let locking = Locking::resolve(opts.locking)?;
         let mut lock = WriterLock::acquire(&queue, locking, opts.mode)?;
         match Writer::create_locked(&queue, opts, locking, &mut lock) {
@@ -224,53 +245,26 @@ impl Writer {
                 }
             }
         }
-        let blocking_flag = if opts.blocking {
-            fmq_core::header::QUEUE_FLAG_BLOCKING
-        } else {
-            0
-        };
-        let config = Config {
-            slots_count: opts.slots_count,
-            buf_size_bytes: opts.buf_size_bytes,
-            queue_flags: opts.compression.codec() | blocking_flag,
-            creation_time_ns: now_ns().max(1) as u64,
-            readers_max: opts.readers_max,
-            reader_timeout_ms: opts.reader_timeout.as_millis().min(u128::from(u64::MAX)) as u64,
-        };
+        let config = create_config(opts);
         let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
-        let (region, renames) = MappedRegion::create_temp(
+        // A re-creation that died half way is finished first, so the replacement below
+        // starts from a complete queue.
+        crate::map::repair(queue);
+        let (region, new_files) = MappedRegion::create_temp(
             queue,
             layout.stat_size_bytes(),
             layout.buf_size_bytes(),
             opts.mode,
         )?;
-        // The new queue's token is taken before its files get their names: no moment when
-        // it is visible without a writer.
-        if let Err(e) = take_writer_token(queue, &region, locking) {
-            for (tmp, _) in &renames {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        let cleanup = |renames: &[(std::path::PathBuf, std::path::PathBuf)]| {
-            for (tmp, _) in renames {
-                let _ = std::fs::remove_file(tmp);
-            }
-        };
-        let mut core = match fmq_core::Writer::format(region, &config) {
-            Ok(w) => w,
-            Err(e) => {
-                cleanup(&renames);
-                return Err(OpenError::Format(e));
-            }
-        };
+        // From here every error drops `new_files`, which unlinks whatever it named. The new
+        // queue's token is taken before its files get their names: no moment when it is
+        // visible without a writer.
+        take_writer_token(queue, &region, locking)?;
+        let mut core = fmq_core::Writer::format(region, &config).map_err(OpenError::Format)?;
         core.set_pid(std::process::id());
         let generation = core.generation();
         core.region().write_buf_header(generation);
-        if let Err(e) = core.region().publish(&renames) {
-            cleanup(&renames);
-            return Err(e);
-        }
+        core.region().publish(queue, new_files)?;
         lock.write_pid()?;
         Ok(core)
     }
@@ -318,6 +312,8 @@ impl Writer {
         locking: Locking,
         lock: &mut WriterLock,
     ) -> Result<(fmq_core::Writer<MappedRegion>, RecoveryReport, Compression), OpenError> {
+        // Under the lock: finish a re-creation that died half way, drop its leftovers.
+        crate::map::repair(queue);
         let region = MappedRegion::open(queue, true)?;
         // The lock serialises this name; the token proves that no writer lives on the data
         // itself (under another name, or after its lock file was removed): a mark naming a
