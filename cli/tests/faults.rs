@@ -81,39 +81,6 @@ const FMQ_FAULT_KNOWN: &[Known] = &[
                  close the queue; recovered it\"; read: \"the writer of Q (pid N) died \
                  without closing it\") and then fails prints two lines on stderr",
     },
-    Known {
-        commands: &["remove"],
-        sets: &["io"],
-        needles: &["a failed remove left the queue half-removed"],
-        defect: "remove unlinks the data files one by one: when a later unlink fails, the \
-                 queue is half-removed (NAME.stat gone, NAME.buf left) and every command \
-                 then says it does not exist",
-    },
-    Known {
-        commands: &["create"],
-        sets: &[],
-        needles: &["a failed create left its lock or temporary files behind"],
-        defect: "a failed create leaves NAME.lock behind (DESIGN §2: nothing), and its \
-                 .tmp files when the cleanup's own unlink is what failed",
-    },
-    Known {
-        commands: &["create"],
-        sets: &["io"],
-        needles: &[
-            "a failed create left data files that fail check behind",
-            "cannot rename",
-        ],
-        defect: "create publishes by renaming .buf then .stat into place: when the second \
-                 rename fails, NAME.buf is left in place (a half-made queue; the cleanup \
-                 removes only the .tmp files)",
-    },
-    Known {
-        commands: &["remove"],
-        sets: &["io"],
-        needles: &["remove exited 0 but left [\"q.lock\"]"],
-        defect: "remove ignores a failed unlink of the lock file and exits 0 \
-                 (fmq/src/queue.rs: `let _ = std::fs::remove_file(queue.lock_path())`)",
-    },
 ];
 
 const STDIO_PANIC: &str = "the CLI prints with println!/eprintln!, which panic when stdout or \
@@ -562,6 +529,28 @@ fn judge_output(run: &Run, o: &Output) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a create without faults, after a failed one, succeeds and leaves exactly the
+/// queue's files and its lock file (it removed every hidden leftover).
+fn next_create_cleans_up(run: &Run, dir: &Path, q: &str) -> bool {
+    if !fmq(dir, &["create", q, "--slots", "64", "--size", "64K"])
+        .status
+        .success()
+    {
+        return false;
+    }
+    let mut want: Vec<String> = run
+        .backend
+        .data_files()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    want.push("q.lock".into());
+    want.sort();
+    let mut got = entries(dir);
+    got.sort();
+    got == want
+}
+
 /// Rules 3 and 4: the queue after the run, without faults.
 fn judge_queue(run: &Run, dir: &Path, q: &str, o: &Output) -> Result<(), String> {
     let ok = o.status.success();
@@ -576,11 +565,24 @@ fn judge_queue(run: &Run, dir: &Path, q: &str, o: &Output) -> Result<(), String>
             // queue: that is allowed, a half-made one is not.
             return if present.is_empty() {
                 Ok(())
+            } else if data.is_empty() && run.set.name == "io" && next_create_cleans_up(run, dir, q)
+            {
+                // Its clean-up's own unlink was failed too: what is left is a lock file and
+                // hidden temporary names, which the next create reuses or removes.
+                Ok(())
             } else if data.is_empty() {
                 Err(format!(
                     "a failed create left its lock or temporary files behind: {present:?}"
                 ))
             } else if fmq(dir, &["check", q]).status.success() {
+                Ok(())
+            } else if run.set.name == "io"
+                && !data.iter().any(|f| f.as_str() == "q.stat")
+                && next_create_cleans_up(run, dir, q)
+            {
+                // A new .buf whose .stat never got its name, and whose removal was failed
+                // too: no queue exists (nothing was acknowledged), and the next create
+                // replaces it.
                 Ok(())
             } else {
                 Err(format!(
@@ -596,6 +598,15 @@ fn judge_queue(run: &Run, dir: &Path, q: &str, o: &Output) -> Result<(), String>
                 return Err(format!("remove exited 0 but left {present:?}"));
             }
             if none {
+                // Gone as a queue: what is left may only be its lock file or hidden
+                // leftovers (`.NAME.*.tmp.*`, cleaned by the next create or open), and the
+                // error line must name what was left.
+                let litter_only = present
+                    .iter()
+                    .all(|p| p.ends_with(".lock") || (p.starts_with('.') && p.contains(".tmp.")));
+                if litter_only && text(&o.stderr).contains("could not be deleted") {
+                    return Ok(());
+                }
                 return Err(format!("a failed remove left only {present:?}"));
             }
             if !whole {

@@ -131,6 +131,16 @@ pub enum OpenError {
         /// The file.
         file: PathBuf,
     },
+    /// `remove` took the queue away, but a file of it could not be deleted (it keeps a
+    /// hidden name that the next create or open of the queue cleans up).
+    RemoveIncomplete {
+        /// The queue spec.
+        queue: String,
+        /// The file left.
+        file: PathBuf,
+        /// Why it could not be deleted.
+        source: io::Error,
+    },
     /// A new queue does not fit in the free space of its file system.
     NoSpace {
         /// The queue spec.
@@ -251,6 +261,15 @@ impl fmt::Display for OpenError {
             OpenError::NotAQueue { file } => write!(
                 f,
                 "{} exists and is not an fmq queue file: refusing to touch it",
+                file.display()
+            ),
+            OpenError::RemoveIncomplete {
+                queue,
+                file,
+                source,
+            } => write!(
+                f,
+                "queue {queue} was removed, but {} could not be deleted: {source}",
                 file.display()
             ),
             OpenError::NoSpace {

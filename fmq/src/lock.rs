@@ -187,10 +187,14 @@ impl WriterLock {
     }
 
     /// Removes the lock file while holding it (`fmq remove`).
-    pub fn unlink(self) {
+    pub fn unlink(self) -> std::io::Result<()> {
         if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.path);
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     /// Whether a lock is really held (not with locking off, or best effort on a file system

@@ -4,7 +4,7 @@
 //! queue. `clear` and `remove` take the writer lock (they refuse while a writer holds it;
 //! `remove` can be forced).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use fmq_core::header::{clear_writer_mark, Header, MAGIC};
 use fmq_core::inspect::{self, SlotState};
@@ -25,6 +25,13 @@ pub fn exists(queue: &QueuePath) -> bool {
         .data_files()
         .first()
         .is_some_and(|f| std::fs::symlink_metadata(f).is_ok())
+}
+
+/// The hidden name a data file gets while `remove` deletes it: `.NAME.stat.tmp.removed`, a
+/// leftover name that the next create or open of the queue cleans up (`map::repair`).
+fn removed_name(f: &Path) -> PathBuf {
+    let name = f.file_name().unwrap_or_default().to_string_lossy();
+    f.with_file_name(format!(".{name}.tmp.removed"))
 }
 
 /// The owner of the queue's first data file, if it exists.
@@ -380,17 +387,43 @@ pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
             }
         }
     }
+    // Whole or gone: the data files are first renamed to hidden names that `repair` knows
+    // as leftovers (the queue vanishes at the first rename, and a failed later rename is
+    // undone), and only then deleted. What cannot be deleted is named in the error.
+    let mut moved: Vec<(&Path, PathBuf)> = Vec::new();
     for f in queue.data_files() {
-        match std::fs::remove_file(f) {
-            Ok(()) => {}
+        let hidden = removed_name(f);
+        match std::fs::rename(f, &hidden) {
+            Ok(()) => moved.push((f, hidden)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(OpenError::io("remove", f, e)),
+            Err(e) => {
+                for (f, hidden) in moved.iter().rev() {
+                    let _ = std::fs::rename(hidden, f);
+                }
+                return Err(OpenError::io("remove", f, e));
+            }
+        }
+    }
+    let mut left: Option<(PathBuf, std::io::Error)> = None;
+    for (_, hidden) in &moved {
+        if let Err(e) = std::fs::remove_file(hidden) {
+            left.get_or_insert((hidden.clone(), e));
         }
     }
     // Unlinked while held: a process that opened it meanwhile finds the name gone after its
     // flock and starts again (`WriterLock::acquire`).
     if let Some(lock) = lock {
-        lock.unlink();
+        let path = lock.path().to_path_buf();
+        if let Err(e) = lock.unlink() {
+            left.get_or_insert((path, e));
+        }
+    }
+    if let Some((file, source)) = left {
+        return Err(OpenError::RemoveIncomplete {
+            queue: queue.spec().into(),
+            file,
+            source,
+        });
     }
     Ok(())
 }
