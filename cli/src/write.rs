@@ -14,7 +14,8 @@
 //! stdin is read by a thread that sends each record through a channel, which a signal
 //! thread also sends to: the write loop sleeps on the one channel, so a signal or a flush
 //! deadline wakes it whether or not input arrives. The reading thread gets its buffers back
-//! through a second channel, two in all: memory stays within two records.
+//! through a second channel, two in all: memory stays within two batches (a batch holds the
+//! lines stdin had ready, 64 KiB of them, or one line however long).
 
 use std::io::{self, BufRead, Read};
 use std::process::ExitCode;
@@ -47,8 +48,8 @@ pub struct WriteArgs {
 
 /// What the write loop wakes for.
 enum Event {
-    /// A stdin line, without its line end.
-    Record(Vec<u8>),
+    /// Stdin lines, without their line ends.
+    Records(Batch),
     /// A stdin line longer than the limit; stdin is not read further.
     TooLong,
     /// The end of stdin.
@@ -175,43 +176,72 @@ fn record_limit(w: &Writer) -> u64 {
     }
 }
 
-/// Reads one line into `line` (emptied first), without its `\n` or `\r\n`, reading at most
-/// `limit + 2` bytes. `None` at the end of input; `Some(false)` when the line is longer than
-/// `limit` (its rest is left unread).
+/// Appends one line to `buf`, without its `\n` or `\r\n`, reading at most `limit + 2`
+/// bytes. `None` at the end of input; `Some(false)` when the line is longer than `limit`
+/// (its rest is left unread).
 fn read_record(
     input: &mut impl BufRead,
     limit: u64,
-    line: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
 ) -> io::Result<Option<bool>> {
-    line.clear();
-    if input
-        .take(limit.saturating_add(2))
-        .read_until(b'\n', line)?
-        == 0
-    {
+    let start = buf.len();
+    if input.take(limit.saturating_add(2)).read_until(b'\n', buf)? == 0 {
         return Ok(None);
     }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.len() > start && buf.last() == Some(&b'\r') {
+            buf.pop();
         }
     }
-    Ok(Some(line.len() as u64 <= limit))
+    Ok(Some((buf.len() - start) as u64 <= limit))
 }
 
-/// The reading thread: a record per buffer it gets back, until the input ends or fails.
-fn read_stdin(limit: u64, events: Sender<Event>, buffers: Receiver<Vec<u8>>) {
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    while let Ok(mut line) = buffers.recv() {
-        let (event, last) = match read_record(&mut input, limit, &mut line) {
-            Ok(Some(true)) => (Event::Record(line), false),
-            Ok(Some(false)) => (Event::TooLong, true),
-            Ok(None) => (Event::Eof, true),
-            Err(e) => (Event::ReadFailed(e), true),
+/// Records read together: as many as stdin had ready, up to [`BATCH_BYTES`] (one record
+/// at least, however long). One channel message per batch, not per line.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    /// Where each record ends in `data`.
+    ends: Vec<usize>,
+}
+
+/// A batch takes more records while stdin has input ready and it holds less than this.
+const BATCH_BYTES: usize = 64 * 1024;
+
+impl Batch {
+    fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter()).map(|(a, &b)| &self.data[a..b])
+    }
+}
+
+/// The reading thread: fills each batch it gets back, until the input ends or fails.
+fn read_stdin(limit: u64, events: Sender<Event>, buffers: Receiver<Batch>) {
+    let mut input = io::BufReader::with_capacity(BATCH_BYTES, io::stdin().lock());
+    while let Ok(mut batch) = buffers.recv() {
+        batch.data.clear();
+        batch.ends.clear();
+        let last = loop {
+            let start = batch.data.len();
+            match read_record(&mut input, limit, &mut batch.data) {
+                Ok(Some(true)) => batch.ends.push(batch.data.len()),
+                Ok(Some(false)) => {
+                    batch.data.truncate(start);
+                    break Some(Event::TooLong);
+                }
+                Ok(None) => break Some(Event::Eof),
+                Err(e) => break Some(Event::ReadFailed(e)),
+            }
+            if input.buffer().is_empty() || batch.data.len() >= BATCH_BYTES {
+                break None;
+            }
         };
-        if events.send(event).is_err() || last {
+        if !batch.ends.is_empty() && events.send(Event::Records(batch)).is_err() {
+            return;
+        }
+        if let Some(event) = last {
+            let _ = events.send(event);
             return;
         }
     }
@@ -253,7 +283,7 @@ impl Run<'_> {
         let (buffers, spare) = mpsc::channel();
         // Two buffers: the thread reads the next record while this one is written.
         for _ in 0..2 {
-            let _ = buffers.send(Vec::new());
+            let _ = buffers.send(Batch::default());
         }
         std::thread::spawn(move || read_stdin(limit, events, spare));
         loop {
@@ -272,9 +302,11 @@ impl Run<'_> {
             };
             let line_no = self.written + 1;
             match event {
-                Some(Event::Record(line)) => {
-                    self.put(&line, &format!("line {line_no}"))?;
-                    let _ = buffers.send(line);
+                Some(Event::Records(batch)) => {
+                    for (i, record) in (line_no..).zip(batch.records()) {
+                        self.put(record, &format!("line {i}"))?;
+                    }
+                    let _ = buffers.send(batch);
                 }
                 // Both threads gone cannot happen while `inbox` lives; treat it as the end.
                 Some(Event::Eof) | None => break,
@@ -359,6 +391,11 @@ impl Run<'_> {
 mod tests {
     use super::*;
 
+    fn one(r: &mut impl BufRead, line: &mut Vec<u8>) -> Option<bool> {
+        line.clear();
+        read_record(r, 4, line).unwrap()
+    }
+
     #[test]
     fn records_are_bounded_by_the_limit_and_lose_only_their_line_end() {
         let input = b"abcd\nabcd\r\nabcde\nab\r\r\nabcdefgh\nlast";
@@ -366,7 +403,7 @@ mod tests {
         let mut line = Vec::new();
         let mut got = Vec::new();
         loop {
-            match read_record(&mut r, 4, &mut line).unwrap() {
+            match one(&mut r, &mut line) {
                 None => break,
                 Some(true) => got.push(String::from_utf8(line.clone()).unwrap()),
                 Some(false) => {
@@ -378,10 +415,21 @@ mod tests {
         }
         assert_eq!(got, ["abcd", "abcd", "too long after 5 bytes"]);
         let mut r = io::BufReader::new(&b"ab\r\r\nlast"[..]);
-        assert_eq!(read_record(&mut r, 4, &mut line).unwrap(), Some(true));
+        assert_eq!(one(&mut r, &mut line), Some(true));
         assert_eq!(line, b"ab\r");
-        assert_eq!(read_record(&mut r, 4, &mut line).unwrap(), Some(true));
+        assert_eq!(one(&mut r, &mut line), Some(true));
         assert_eq!(line, b"last");
-        assert_eq!(read_record(&mut r, 4, &mut line).unwrap(), None);
+        assert_eq!(one(&mut r, &mut line), None);
+    }
+
+    #[test]
+    fn a_batch_yields_its_records_in_order() {
+        let mut b = Batch::default();
+        for rec in [&b"one"[..], b"", b"three"] {
+            b.data.extend_from_slice(rec);
+            b.ends.push(b.data.len());
+        }
+        let got: Vec<&[u8]> = b.records().collect();
+        assert_eq!(got, [&b"one"[..], b"", b"three"]);
     }
 }
