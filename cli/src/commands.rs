@@ -1,6 +1,6 @@
-//! The queue commands: create, write, read, info, check, clear, remove.
+//! The queue commands: create, read, info, check, clear, remove (`write` has its own file).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use fmq::{
 };
 use serde_json::json;
 
-use crate::util::{human_bytes, utc, with_stdout};
+use crate::util::{errln, human_bytes, outln, utc, with_stdout};
 use crate::{Format, StartFrom};
 
 /// What `fmq create` was asked for.
@@ -50,81 +50,12 @@ pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
     } else {
         "files"
     };
-    println!(
+    outln!(
         "created {queue}: {} slots, {} buffer, compression {}, {kind}",
         w.layout().slots_count(),
         human_bytes(w.layout().buf_size_bytes()),
         w.compression()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn warn_recovery(w: &Writer) {
-    if let Some(r) = w.recovery_report() {
-        if r.writer_was_open {
-            eprintln!(
-                "fmq: warning: the previous writer (pid {}) did not close the queue; recovered \
-                 it (epoch {}, youngest id {}, {} inconsistent messages dropped)",
-                r.previous_pid, r.epoch, r.youngest_id, r.dropped_count
-            );
-        }
-    }
-}
-
-pub fn write(
-    queue: &str,
-    msg_type: i32,
-    subtype: i32,
-    timeout: Option<Duration>,
-    msgs: &[String],
-) -> anyhow::Result<ExitCode> {
-    // The lock is taken before stdin is read and held until it ends (DESIGN §6).
-    let mut w = Writer::open(queue)?;
-    warn_recovery(&w);
-    w.set_write_timeout(timeout);
-    let result = write_all(&mut w, queue, msg_type, subtype, msgs);
-    for d in w.take_dropped_readers() {
-        eprintln!("fmq: {queue}: {d}");
-    }
-    result
-}
-
-fn write_all(
-    w: &mut Writer,
-    queue: &str,
-    msg_type: i32,
-    subtype: i32,
-    msgs: &[String],
-) -> anyhow::Result<ExitCode> {
-    if msgs.is_empty() {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if input
-                .read_until(b'\n', &mut line)
-                .context("reading stdin")?
-                == 0
-            {
-                break;
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-            }
-            w.write(msg_type, subtype, &line)
-                .with_context(|| format!("writing to {queue}"))?;
-        }
-    } else {
-        for m in msgs {
-            w.write(msg_type, subtype, m.as_bytes())
-                .with_context(|| format!("writing to {queue}"))?;
-        }
-    }
-    w.flush().with_context(|| format!("flushing {queue}"))?;
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,7 +118,7 @@ fn open_reader(
         other => {
             let r = other?;
             if let WriterStatus::Open { pid, alive: false } = r.writer_status() {
-                eprintln!(
+                errln!(
                     "fmq: warning: the writer of {queue} (pid {pid}) died without closing it; \
                      the next writer recovers it (`fmq clear` resets the mark)"
                 );
@@ -264,7 +195,7 @@ pub fn read(
                         )?;
                     } else {
                         out.flush()?;
-                        eprintln!(
+                        errln!(
                             "fmq: warning: reader lagged: missed {missed_count} messages, \
                              resuming at id {resumed_at}"
                         );
@@ -272,24 +203,24 @@ pub fn read(
                 }
                 Err(e @ ReadError::Unregistered { .. }) => {
                     out.flush()?;
-                    eprintln!("fmq: warning: {e}");
+                    errln!("fmq: warning: {e}");
                     if let Some(name) = register {
                         let at = reader
                             .register(name)
                             .with_context(|| format!("registering again as {name:?}"))?;
-                        eprintln!("fmq: registered again as {name:?} at id {at}");
+                        errln!("fmq: registered again as {name:?} at id {at}");
                     }
                 }
                 Err(e) if e.is_skipped_message() => {
                     corrupt += 1;
                     out.flush()?;
-                    eprintln!("fmq: warning: skipped: {e}");
+                    errln!("fmq: warning: skipped: {e}");
                 }
                 Err(
                     e @ (ReadError::Replaced | ReadError::Removed | ReadError::GenerationChanged),
                 ) if follow => {
                     out.flush()?;
-                    eprintln!(
+                    errln!(
                         "fmq: warning: {e}; waiting for the queue and reading it from its start"
                     );
                     let opts = ReaderOptions {
@@ -538,19 +469,19 @@ pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<Exit
 pub fn check(queue: &str) -> anyhow::Result<ExitCode> {
     let report = fmq::queue::check(queue)?;
     for w in &report.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}")?;
     }
     for p in &report.problems {
-        println!("problem: {p}");
+        outln!("problem: {p}")?;
     }
     if report.is_healthy() {
-        println!(
+        outln!(
             "ok: {queue} is healthy ({} messages verified)",
             report.messages_checked
-        );
+        )?;
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        errln!(
             "fmq: error: queue {queue} is corrupt: {} problems",
             report.problems.len()
         );
@@ -560,9 +491,9 @@ pub fn check(queue: &str) -> anyhow::Result<ExitCode> {
 
 pub fn clear(queue: &str) -> anyhow::Result<ExitCode> {
     if fmq::queue::clear(queue)? {
-        println!("cleared the writer mark of {queue}");
+        outln!("cleared the writer mark of {queue}")?;
     } else {
-        println!("the writer mark of {queue} was not set; nothing to clear");
+        outln!("the writer mark of {queue} was not set; nothing to clear")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -572,6 +503,6 @@ pub fn remove(queue: &str, force: bool) -> anyhow::Result<ExitCode> {
         Err(e @ OpenError::Locked { .. }) => bail!("{e} (use --force to remove it anyway)"),
         other => other?,
     }
-    println!("removed {queue}");
+    outln!("removed {queue}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,13 +8,14 @@ mod commands;
 mod demo;
 mod mon;
 mod util;
+mod write;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::util::{parse_secs, parse_size};
+use crate::util::{errln, parse_secs, parse_size};
 
 /// fmq: a single-writer / multi-reader message queue for processes on one host.
 ///
@@ -61,6 +62,20 @@ enum Command {
         reader_timeout: f64,
     },
     /// Write each MSG, or each line of stdin when none is given, as one message.
+    ///
+    /// The writer lock is held from before stdin is read until it ends. A stdin line longer
+    /// than the queue's largest message is refused without being read whole. The queue is
+    /// always flushed at the end, and before a failure is reported ("wrote N messages to Q;
+    /// record N+1 (line N+1) failed: ...").
+    ///
+    /// SIGINT, SIGTERM and SIGHUP stop it cleanly between messages, even while it waits for
+    /// input: the records already read are written, the queue is flushed and closed (its
+    /// writer mark cleared), and the exit code is 128 + the signal (130, 143, 129), as a
+    /// shell reports it. A second signal ends it at once (the next writer recovers the
+    /// queue).
+    ///
+    /// Exit codes: 0 every message written, 1 error, 2 usage error, 128 + N stopped by
+    /// signal N.
     Write {
         /// The queue.
         queue: String,
@@ -74,6 +89,13 @@ enum Command {
         /// (default: wait as long as they live).
         #[arg(long, value_parser = parse_secs)]
         timeout: Option<f64>,
+        /// Flush (make durable, for a file-backed queue) after every N messages.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        flush_every: Option<u64>,
+        /// Flush when SECS have passed since the last flush and messages are new, even
+        /// while no input arrives.
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        flush_interval: Option<f64>,
         /// The messages.
         msgs: Vec<String>,
     },
@@ -200,12 +222,29 @@ pub enum MonMode {
     Ascii,
 }
 
+/// An octal file mode: permission bits only. The setuid, setgid and sticky bits and
+/// world-writable modes are refused, each as such (DESIGN §5).
 fn parse_mode(s: &str) -> Result<u32, String> {
-    match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
-        Ok(m) if m <= 0o777 && m & 0o002 == 0 => Ok(m),
-        Ok(m) if m <= 0o777 => Err(format!("mode {m:o} is world-writable; fmq refuses that")),
-        _ => Err(format!("invalid mode {s:?}: give octal digits such as 644")),
+    let m = match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o7777 => m,
+        _ => return Err(format!("invalid mode {s:?}: give octal digits such as 644")),
+    };
+    let special: Vec<&str> = [(0o4000, "setuid"), (0o2000, "setgid"), (0o1000, "sticky")]
+        .iter()
+        .filter(|(bit, _)| m & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !special.is_empty() {
+        return Err(format!(
+            "mode {m:o} sets the {} bit{}; queue files take permission bits only (such as 644)",
+            special.join(" and "),
+            if special.len() > 1 { "s" } else { "" }
+        ));
     }
+    if m & 0o002 != 0 {
+        return Err(format!("mode {m:o} is world-writable; fmq refuses that"));
+    }
+    Ok(m)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -239,12 +278,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             msg_type,
             subtype,
             timeout,
+            flush_every,
+            flush_interval,
             msgs,
-        } => c::write(
+        } => write::write(
             &queue,
-            msg_type,
-            subtype,
-            timeout.map(Duration::from_secs_f64),
+            &write::WriteArgs {
+                msg_type,
+                subtype,
+                timeout: timeout.map(Duration::from_secs_f64),
+                flush_every,
+                flush_interval: flush_interval.map(Duration::from_secs_f64),
+            },
             &msgs,
         ),
         Command::Read {
@@ -282,18 +327,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    // A bug must still end in one line, not a backtrace.
+    // A bug must still end in one line, not a backtrace, and never in a second panic.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("fmq: internal error: {info}");
+        errln!("fmq: internal error: {info}");
     }));
     fmq::install_sigbus_guard();
     fmq::ignore_sigxfsz();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fmq: error: {e:#}");
+            errln!("fmq: error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Prints clap's usage error (exit 2), help or version (exit 0); a help or version that
+/// cannot be written is exit 1 with one line, as every failed stdout.
+fn usage(e: &clap::Error) -> ExitCode {
+    let code = e.exit_code();
+    if let Err(io) = e.print() {
+        if code == 0 && io.kind() != std::io::ErrorKind::BrokenPipe {
+            errln!("fmq: error: {}", util::StdoutFailed(io));
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

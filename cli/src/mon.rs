@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fmq::{now_ns, OpenError, ReadError, Reader, ReaderOptions, StartAt};
 
-use crate::util::{human_bytes, human_count, utc, with_stdout};
+use crate::util::{errln, human_bytes, human_count, utc, with_stdout};
 use crate::MonMode;
 
 fn open(queue: &str, start: StartAt) -> anyhow::Result<Reader> {
@@ -17,7 +17,7 @@ fn open(queue: &str, start: StartAt) -> anyhow::Result<Reader> {
     };
     match Reader::open(queue, opts) {
         Err(OpenError::NotFound { .. }) => {
-            eprintln!("fmq: waiting for {queue} to be created");
+            errln!("fmq: waiting for {queue} to be created");
             let opts = ReaderOptions {
                 start: StartAt::Oldest,
                 ..opts
@@ -110,7 +110,7 @@ pub fn run(
             }
             Err(e @ (ReadError::Replaced | ReadError::Removed | ReadError::GenerationChanged)) => {
                 out.flush()?;
-                eprintln!("fmq: warning: {e}; waiting for the queue");
+                errln!("fmq: warning: {e}; waiting for the queue");
                 reader = Reader::open_wait(
                     queue,
                     ReaderOptions {

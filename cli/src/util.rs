@@ -1,5 +1,7 @@
 //! Small helpers of the tool: sizes with suffixes, UTC times, human numbers, a latency
-//! histogram, and stdout that ends quietly on a closed pipe.
+//! histogram, and the tool's only ways to stdout and stderr (`outln!`, `errln!`,
+//! [`with_stdout`]): they never panic, a closed pipe ends the output quietly, and a failed
+//! stdout is one error line (exit 1).
 
 use std::io::{self, Write};
 
@@ -199,8 +201,60 @@ impl Histogram {
     }
 }
 
+/// Writing to stdout failed (ENOSPC on `> /dev/full`, EIO, ...): the command fails with
+/// exit 1 and this one line. A closed pipe is not a failure (see [`with_stdout`]).
+#[derive(Debug)]
+pub struct StdoutFailed(pub io::Error);
+
+impl std::fmt::Display for StdoutFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write to stdout: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutFailed {}
+
+/// The outcome of a write to stdout: a closed pipe (`fmq read | head`) ends the output
+/// quietly, any other failure is [`StdoutFailed`].
+fn stdout_result(r: io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(StdoutFailed(e).into()),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Writes one line to stdout, never panicking (the `outln!` macro); see [`stdout_result`].
+pub fn out_line(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    stdout_result(writeln!(out, "{args}").and_then(|()| out.flush()))
+}
+
+/// Writes one line to stderr, never panicking (the `errln!` macro). A failure is ignored:
+/// there is nowhere left to report it, and the exit code still tells.
+pub fn err_line(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{args}");
+}
+
+/// `outln!("...", args)`: one line to stdout, an `anyhow::Result<()>` to `?`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::util::out_line(format_args!($($arg)*))
+    };
+}
+
+/// `errln!("...", args)`: one line to stderr; a failure is ignored.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::util::err_line(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {errln, outln};
+
 /// Runs `f` on a buffered stdout; a closed pipe (`fmq read | head`) ends the command
-/// quietly with success instead of an error.
+/// quietly with success instead of an error, and any other failure of stdout is one
+/// [`StdoutFailed`] line. `f`'s `io::Error`s are its writes to `out`.
 pub fn with_stdout<F>(f: F) -> anyhow::Result<()>
 where
     F: FnOnce(&mut dyn Write) -> anyhow::Result<()>,
@@ -208,14 +262,13 @@ where
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let r = f(&mut out).and_then(|()| out.flush().map_err(Into::into));
+    // (A BufWriter that drops after a failure tries once more and ignores the result.)
     match r {
-        Err(e)
-            if e.downcast_ref::<io::Error>()
-                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(())
-        }
-        other => other,
+        Err(e) => match e.downcast::<io::Error>() {
+            Ok(io) => stdout_result(Err(io)),
+            Err(other) => Err(other),
+        },
+        Ok(()) => Ok(()),
     }
 }
 

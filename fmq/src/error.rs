@@ -308,14 +308,9 @@ impl fmt::Display for OpenError {
     }
 }
 
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// `Display` carries every cause (`Io`'s `source` among them), so `source()` returns none:
+/// a chain printer (anyhow's `{:#}`) would otherwise print the cause twice.
+impl std::error::Error for OpenError {}
 
 impl From<BadQueueName> for OpenError {
     fn from(e: BadQueueName) -> Self {

@@ -12,10 +12,11 @@
 //! * Every commit is followed by `wait::wake_sleepers` (a fence and a load; a syscall only
 //!   when a reader sleeps).
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fmq_core::slot::MSG_FLAG_COMPRESSED;
-use fmq_core::{Config, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
+use fmq_core::{Config, FlushStep, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
 
 use crate::compress::Compression;
 use crate::error::OpenError;
@@ -166,6 +167,17 @@ fn take_writer_token(
         Err(_) if locking != Locking::On => Ok(()),
         Err(e) => Err(OpenError::io("lock", queue.data_files()[0], e)),
     }
+}
+
+/// The file that a flush step syncs: the `.buf` file for the buffer, the `.stat` file for
+/// the stat part and the header (a shared-memory queue has one segment, and never fails).
+fn synced_file(queue: &QueuePath, step: FlushStep) -> PathBuf {
+    let files = queue.data_files();
+    let index = match step {
+        FlushStep::Buf => 1,
+        FlushStep::Stat | FlushStep::Header => 0,
+    };
+    files.get(index).unwrap_or(&files[0]).to_path_buf()
 }
 
 /// Spins before a blocked writer sleeps on the slowest reader's cursor.
@@ -340,8 +352,11 @@ impl Writer {
         // lowered after a power loss): its result is made durable before the first write, so
         // that no later power loss can bring back an older message under such an id.
         let region = core.region();
-        core.flush_with(|step| region.sync(step))
-            .map_err(|e| OpenError::io("sync", queue.data_files()[0], e))?;
+        core.flush_with(|step| {
+            region
+                .sync(step)
+                .map_err(|e| OpenError::io("sync", synced_file(queue, step), e))
+        })?;
         // Only now that the files are known to be a queue: the pid into the lock file.
         lock.write_pid()?;
         Ok((core, report, compression))
@@ -614,5 +629,33 @@ impl Writer {
     /// The generation of the queue.
     pub fn generation(&self) -> u64 {
         self.core.generation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_sync_names_the_file_whose_sync_failed() {
+        let q = QueuePath::parse("/tmp/q").unwrap();
+        let name = |step| synced_file(&q, step).display().to_string();
+        assert_eq!(name(FlushStep::Buf), "/tmp/q.buf");
+        assert_eq!(name(FlushStep::Stat), "/tmp/q.stat");
+        assert_eq!(name(FlushStep::Header), "/tmp/q.stat");
+        let shm = QueuePath::parse("shm:q").unwrap();
+        assert_eq!(
+            synced_file(&shm, FlushStep::Buf),
+            synced_file(&shm, FlushStep::Stat)
+        );
+        let e = OpenError::io(
+            "sync",
+            synced_file(&q, FlushStep::Buf),
+            std::io::Error::from_raw_os_error(libc::EIO),
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("cannot sync /tmp/q.buf: "), "{text}");
+        assert_eq!(text.matches("os error 5").count(), 1, "{text}");
+        assert!(std::error::Error::source(&e).is_none());
     }
 }
