@@ -387,27 +387,27 @@ pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
             }
         }
     }
-    // Whole or gone: the data files are first renamed to hidden names that `repair` knows
-    // as leftovers (the queue vanishes at the first rename, and a failed later rename is
-    // undone), and only then deleted. What cannot be deleted is named in the error.
-    let mut moved: Vec<(&Path, PathBuf)> = Vec::new();
-    for f in queue.data_files() {
-        let hidden = removed_name(f);
-        match std::fs::rename(f, &hidden) {
-            Ok(()) => moved.push((f, hidden)),
+    // Whole or gone: the first data file (`.stat`, or the segment) is renamed to a hidden
+    // leftover name that `repair` knows, and the queue is gone at that one step; if it
+    // fails, nothing changed. Only then is the rest deleted; whatever cannot be deleted is
+    // named in the error, and the next create of the queue cleans it up.
+    let files = queue.data_files();
+    let first_hidden = removed_name(files[0]);
+    match std::fs::rename(files[0], &first_hidden) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(OpenError::io("remove", files[0], e)),
+    }
+    let mut doomed: Vec<PathBuf> = vec![first_hidden];
+    doomed.extend(files[1..].iter().map(|f| f.to_path_buf()));
+    let mut left: Option<(PathBuf, std::io::Error)> = None;
+    for f in &doomed {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                for (f, hidden) in moved.iter().rev() {
-                    let _ = std::fs::rename(hidden, f);
-                }
-                return Err(OpenError::io("remove", f, e));
+                left.get_or_insert((f.clone(), e));
             }
-        }
-    }
-    let mut left: Option<(PathBuf, std::io::Error)> = None;
-    for (_, hidden) in &moved {
-        if let Err(e) = std::fs::remove_file(hidden) {
-            left.get_or_insert((hidden.clone(), e));
         }
     }
     // Unlinked while held: a process that opened it meanwhile finds the name gone after its
