@@ -21,10 +21,10 @@
 //! `FALSE`/`0` off, `TRUE`/`1` on, `BEST_EFFORT` on but tolerant of file systems without
 //! locks (`ENOSYS`, `ENOLCK`, `EOPNOTSUPP`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::OpenError;
@@ -360,11 +360,7 @@ fn read_pid(file: &mut File) -> Option<u32> {
 
 /// The pid written in a queue's lock file (the last writer's), if any.
 pub fn lock_file_pid(queue: &QueuePath) -> Option<u32> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(queue.lock_path())
-        .ok()?;
+    let mut file = safepath::open(queue.lock_path(), libc::O_RDONLY | libc::O_NONBLOCK, 0).ok()?;
     read_pid(&mut file)
 }
 

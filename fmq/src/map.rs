@@ -22,10 +22,10 @@
 //! and the CLI turns a stray SIGBUS into a one-line error (`crate::install_sigbus_guard`).
 
 use std::ffi::CString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use fmq_core::header::{word as hw, Header, HEADER_WORDS, MAGIC};
@@ -741,12 +741,9 @@ impl NewFile {
     ) -> Result<NewFile, OpenError> {
         let dir = dir_of(final_path).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| OpenError::io("create directory", &dir, e))?;
-        let unnamed = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .mode(mode)
-            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-            .open(&dir);
+        // Through `safepath::open`: no symbolic link in the (resolved) directory can
+        // redirect the new file.
+        let unnamed = crate::safepath::open(&dir, libc::O_RDWR | libc::O_TMPFILE, mode);
         let new = match unnamed {
             Ok(file) => NewFile {
                 file,
@@ -761,14 +758,9 @@ impl NewFile {
                 ) =>
             {
                 let tmp = temp_path(final_path);
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .open(&tmp)
-                    .map_err(|e| OpenError::io("create", &tmp, e))?;
+                let file =
+                    crate::safepath::open(&tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode)
+                        .map_err(|e| OpenError::io("create", &tmp, e))?;
                 NewFile {
                     file,
                     final_path: final_path.into(),

@@ -157,7 +157,20 @@ fn take_writer_token(
     region: &MappedRegion,
     locking: Locking,
 ) -> Result<(), OpenError> {
-    match crate::lock::take_token(region.token_file(), crate::lock::WRITER_TOKEN) {
+    // The kernel drops a dead process's locks when its last file reference goes, which can
+    // come a moment after its parent reaped it: while the mark names a pid that is gone,
+    // try again for up to 200 ms before calling the queue taken.
+    let file = region.token_file();
+    let mut took = crate::lock::take_token(file, crate::lock::WRITER_TOKEN);
+    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    while matches!(took, Ok(false))
+        && std::time::Instant::now() < deadline
+        && crate::queue::mark_pid(region).is_some_and(|pid| !crate::lock::pid_alive(pid))
+    {
+        std::thread::sleep(Duration::from_millis(2));
+        took = crate::lock::take_token(file, crate::lock::WRITER_TOKEN);
+    }
+    match took {
         Ok(true) => Ok(()),
         Ok(false) if locking == Locking::Off => Ok(()),
         Ok(false) => Err(OpenError::Locked {
