@@ -9,11 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FMQ: &str = env!("CARGO_BIN_EXE_fmq");
-
-fn fmq(args: &[&str]) -> Output {
-    Command::new(FMQ).args(args).output().expect("run fmq")
-}
+mod common;
+use common::{assert_error, assert_ok, fmq, spawn, stderr, stdout, wait_exit, FMQ};
 
 fn fmq_env(args: &[&str], key: &str, value: &str) -> Output {
     Command::new(FMQ)
@@ -33,52 +30,6 @@ fn fmq_stdin(args: &[&str], input: &[u8]) -> Output {
         .expect("spawn fmq");
     c.stdin.take().unwrap().write_all(input).unwrap();
     c.wait_with_output().unwrap()
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(FMQ)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fmq")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit status 1 with exactly one line on stderr, naming `needle`, and no panic text.
-fn assert_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr: {err}\nstdout: {}",
-        stdout(o)
-    );
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    assert!(err.starts_with("fmq: error: "), "{err}");
-    assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
 }
 
 /// A unique shared-memory queue, removed when dropped.
@@ -105,20 +56,6 @@ fn file_queue(dir: &Path, name: &str) -> (String, PathBuf, PathBuf) {
         dir.join(format!("{name}.stat")),
         dir.join(format!("{name}.buf")),
     )
-}
-
-fn wait_exit(c: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn child_output(mut c: Child, limit: Duration) -> (std::process::ExitStatus, String, String) {

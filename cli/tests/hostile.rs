@@ -11,76 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FMQ: &str = env!("CARGO_BIN_EXE_fmq");
+mod common;
+use common::{
+    assert_error, assert_ok, fmq, fmq_with as fmq_env, skip_unless_root, stderr, stdout, FMQ,
+};
+
 /// The second local user of the tests (`nobody`).
 const OTHER_UID: u32 = 65534;
 
-fn fmq(args: &[&str]) -> Output {
-    fmq_env(args, &[])
-}
-
-fn fmq_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(FMQ);
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run fmq")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
-}
-
-/// Exit status 1 with exactly one line on stderr, naming `needle`, and no panic text.
-fn assert_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr: {err}\nstdout: {}",
-        stdout(o)
-    );
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    assert!(err.starts_with("fmq: error: "), "{err}");
-    assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-fn is_root() -> bool {
-    // SAFETY:
-    // 1. geteuid takes no arguments and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Prints a loud SKIP banner and returns true when the test cannot run here.
-fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!(
-        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! SKIP: {test} needs root \
-         (a second user, mounts or pid namespaces); CI runs as root\n\
-         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("SKIP of {test} under CI, which runs as root");
-    }
-    true
+/// Creates a blocking shm queue `q` in the shm directory `env` names, with extra options.
+fn create_blocking(q: &str, env: &[(&str, &str)], extra: &[&str]) {
+    let mut args = vec!["create", q, "--blocking", "--readers-max", "2"];
+    args.extend_from_slice(extra);
+    assert_ok(&fmq_env(&args, env));
 }
 
 /// A temporary directory that the second user can use too (mode 0777, not sticky).
@@ -403,22 +346,11 @@ fn a_dropped_registered_reader_that_registers_again_reports_the_ids_it_skipped()
     let shm = tempfile::tempdir().unwrap();
     let env = [("FMQ_SHM_DIR", path_str(shm.path()))];
     let q = "shm:archive";
-    assert_ok(&fmq_env(
-        &[
-            "create",
-            q,
-            "--blocking",
-            "--readers-max",
-            "2",
-            "--reader-timeout",
-            "0.3",
-            "--slots",
-            "16",
-            "--size",
-            "64K",
-        ],
+    create_blocking(
+        q,
         &env,
-    ));
+        &["--reader-timeout", "0.3", "--slots", "16", "--size", "64K"],
+    );
     let mut c = Command::new(FMQ);
     c.args([
         "read",
@@ -615,22 +547,11 @@ fn a_killed_registered_reader_in_another_pid_namespace_is_detected_as_dead() {
     let env = [("FMQ_SHM_DIR", path_str(shm.path()))];
     let q = "shm:ns";
     // No heartbeat timeout: only the reader's death can release the writer.
-    assert_ok(&fmq_env(
-        &[
-            "create",
-            q,
-            "--blocking",
-            "--readers-max",
-            "2",
-            "--reader-timeout",
-            "0",
-            "--slots",
-            "8",
-            "--size",
-            "16K",
-        ],
+    create_blocking(
+        q,
         &env,
-    ));
+        &["--reader-timeout", "0", "--slots", "8", "--size", "16K"],
+    );
     // In its own pid namespace the reader is pid 1, which always exists out here.
     let mut reader = Command::new("unshare")
         .args([
@@ -670,20 +591,7 @@ fn records_of_dead_registered_readers_are_reclaimed_at_registration() {
     let shm = tempfile::tempdir().unwrap();
     let env = [("FMQ_SHM_DIR", path_str(shm.path()))];
     let q = "shm:reclaim";
-    assert_ok(&fmq_env(
-        &[
-            "create",
-            q,
-            "--blocking",
-            "--readers-max",
-            "2",
-            "--slots",
-            "16",
-            "--size",
-            "16K",
-        ],
-        &env,
-    ));
+    create_blocking(q, &env, &["--slots", "16", "--size", "16K"]);
     // Two registered readers die with no writer around to notice: both records stay
     // claimed by owners that are gone.
     let mut readers = Vec::new();

@@ -13,35 +13,8 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FMQ: &str = env!("CARGO_BIN_EXE_fmq");
-
-fn fmq(args: &[&str]) -> Output {
-    Command::new(FMQ).args(args).output().expect("run fmq")
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(FMQ)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fmq")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-}
+mod common;
+use common::{assert_ok, fmq, is_root, spawn, text, wait_exit, FMQ};
 
 /// Exit status 1 with exactly one line on stderr, naming every needle, and no panic text.
 fn assert_one_line_error(status: ExitStatus, err: &str, needles: &[&str]) {
@@ -61,11 +34,6 @@ fn assert_one_line_error(status: ExitStatus, err: &str, needles: &[&str]) {
     }
 }
 
-fn is_root() -> bool {
-    // The owner of /proc/self is this process's effective uid.
-    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0
-}
-
 fn queue_in(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_string()
 }
@@ -81,20 +49,6 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(c: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
