@@ -631,14 +631,11 @@ fn dir_of(path: &Path) -> &Path {
 /// A fresh unpredictable name `.FILE.tmp.<128 random bits>` beside `final_path`.
 fn temp_path(final_path: &Path) -> PathBuf {
     use std::hash::{BuildHasher, Hasher};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    // ORDERING: Relaxed: only makes the inputs of two calls differ.
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut bits = [0u64; 2];
     for b in &mut bits {
-        // `RandomState` keys come from the OS's random source.
+        // `RandomState` keys come from the OS's random source, once per thread, and every
+        // new `RandomState` of a thread has different keys: two calls never hash alike.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(n);
         h.write_u128(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
