@@ -23,7 +23,9 @@ use anyhow::{bail, Context};
 use fmq::{now_ns, CreateOptions, ReadError, Reader, ReaderOptions, StartAt, Writer};
 use serde_json::{json, Value};
 
-use crate::util::{human_bytes, human_count, human_ns, parse_secs, parse_size, Histogram};
+use crate::util::{
+    errln, human_bytes, human_count, human_ns, outln, parse_secs, parse_size, Histogram,
+};
 
 const DATA_TYPE: i32 = 1;
 const END_TYPE: i32 = 2;
@@ -323,7 +325,7 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
             if fit < MIN_BUFFER {
                 return Err(e.into());
             }
-            eprintln!("fmq demo: {e}; using a {} buffer instead", human_bytes(fit));
+            errln!("fmq demo: {e}; using a {} buffer instead", human_bytes(fit));
             Ok(Writer::create(queue, &opts(fit))?)
         }
         other => Ok(other?),
@@ -332,7 +334,7 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
 
 fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
     let n = args.readers as usize;
-    println!(
+    outln!(
         "fmq demo: 1 writer process, {n} reader processes{}, {}-byte messages, {} for {} s on \
          {queue} ({} slots, {} buffer)",
         if args.blocking {
@@ -349,7 +351,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
         args.seconds,
         args.slots,
         human_bytes(args.buffer)
-    );
+    )?;
     let (tx, rx) = mpsc::channel();
     let mut children: Vec<Child> = Vec::new();
     for i in 0..n {
@@ -414,7 +416,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
         if stop.load(Ordering::Relaxed) && !interrupted {
             interrupted = true;
             wstdin = None; // tells the writer to stop
-            println!("interrupted: stopping the writer, draining the readers");
+            outln!("interrupted: stopping the writer, draining the readers")?;
         }
         let _ = &wstdin;
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -462,7 +464,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
             }
             let corrupt: u64 = readers.iter().map(|p| p.corrupt).sum();
             line += &format!("  corrupt {corrupt}");
-            println!("{line}");
+            outln!("{line}")?;
             next_print = now + Duration::from_secs(1);
         }
     }
@@ -517,20 +519,20 @@ fn summarize(
     };
     let sent = wf["sent"].as_u64().unwrap_or(0);
     let secs = wf["seconds"].as_f64().unwrap_or(0.0).max(1e-9);
-    println!();
-    println!("summary{}", if interrupted { " (interrupted)" } else { "" });
-    println!(
+    outln!("")?;
+    outln!("summary{}", if interrupted { " (interrupted)" } else { "" })?;
+    outln!(
         "  sent       {sent} messages in {secs:.2} s: {} msg/s, {}/s",
         human_count(sent as f64 / secs),
         human_bytes((sent as f64 * args.size as f64 / secs) as u64)
-    );
+    )?;
     let mut all = Histogram::default();
     let mut ok = failed_children == 0;
     let blocking = args.blocking;
     let mut total_corrupt = 0;
     for (i, p) in readers.iter().enumerate() {
         let Some(f) = &p.final_ else {
-            println!("  reader {i}   did not finish");
+            outln!("  reader {i}   did not finish")?;
             ok = false;
             continue;
         };
@@ -545,7 +547,7 @@ fn summarize(
         // Blocking mode: a registered reader loses nothing (DESIGN invariant 9).
         ok &= accounted && corrupt == 0 && !(blocking && missed > 0);
         total_corrupt += corrupt;
-        println!(
+        outln!(
             "  reader {i}   received {received}, missed {missed}, corrupt {corrupt}; \
              received + missed {} sent; latency p50 {}  p99 {}  p99.9 {}  max {}",
             if accounted { "=" } else { "!=" },
@@ -553,19 +555,19 @@ fn summarize(
             human_ns(h.quantile(0.99)),
             human_ns(h.quantile(0.999)),
             human_ns(h.max())
-        );
+        )?;
     }
-    println!(
+    outln!(
         "  latency    all readers: p50 {}  p99 {}  p99.9 {}  max {} (writer's time stamp to \
          the reader's copy)",
         human_ns(all.quantile(0.5)),
         human_ns(all.quantile(0.99)),
         human_ns(all.quantile(0.999)),
         human_ns(all.max())
-    );
-    println!("  corrupt    {total_corrupt}");
+    )?;
+    outln!("  corrupt    {total_corrupt}")?;
     if ok {
-        println!("  result     ok: every message accounted for, none corrupt");
+        outln!("  result     ok: every message accounted for, none corrupt")?;
         Ok(ExitCode::SUCCESS)
     } else {
         bail!("the demo found a problem (see the summary above)")

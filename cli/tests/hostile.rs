@@ -26,6 +26,16 @@ fn create_blocking(q: &str, env: &[(&str, &str)], extra: &[&str]) {
     assert_ok(&fmq_env(&args, env));
 }
 
+/// A child process that is SIGKILLed and reaped when dropped, also when the test fails.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A temporary directory that the second user can use too (mode 0777, not sticky).
 fn shared_dir() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -596,7 +606,7 @@ fn records_of_dead_registered_readers_are_reclaimed_at_registration() {
     // claimed by owners that are gone.
     let mut readers = Vec::new();
     for name in ["r1", "r2"] {
-        readers.push(
+        readers.push(Reap(
             Command::new(FMQ)
                 .args(["read", q, "--register", name, "--follow"])
                 .envs(env)
@@ -604,42 +614,39 @@ fn records_of_dead_registered_readers_are_reclaimed_at_registration() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap(),
-        );
+        ));
     }
     wait_registered(q, 2, &env);
-    for mut r in readers {
-        r.kill().unwrap();
-        r.wait().unwrap();
-    }
+    drop(readers); // SIGKILLed and reaped
     let info = stdout(&fmq_env(&["info", q, "--json"], &env));
     assert_eq!(info.matches("\"state\":\"dead\"").count(), 2, "{info}");
     // A third registers in a dead one's record, and the writer then waits for it alone.
-    let mut r3 = Command::new(FMQ)
-        .args([
-            "read",
-            q,
-            "--register",
-            "r3",
-            "--follow",
-            "--count",
-            "1",
-            "--timeout",
-            "5",
-        ])
-        .envs(env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut r3 = Reap(
+        Command::new(FMQ)
+            .args([
+                "read",
+                q,
+                "--register",
+                "r3",
+                "--follow",
+                "--count",
+                "1",
+                "--timeout",
+                "5",
+            ])
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     wait_registered(q, 1, &env);
     assert_ok(&fmq_env(&["write", q, "hello"], &env));
     let mut out = String::new();
-    BufReader::new(r3.stdout.take().unwrap())
+    BufReader::new(r3.0.stdout.take().unwrap())
         .read_line(&mut out)
         .unwrap();
     assert_eq!(out.trim(), "hello");
-    let _ = r3.kill();
-    let _ = r3.wait();
 }
 
 // ---- 9. Read-only file systems ---------------------------------------------------------
