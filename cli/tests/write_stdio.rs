@@ -148,6 +148,7 @@ fn a_full_stdout_is_exit_1_with_one_line_for_every_command() {
         &["clear", &q],
         &["--help"],
         &["--version"],
+        &["demo", "--seconds", "1", "--readers", "1", "--size", "64"],
         &["remove", &q],
     ] {
         let o = run_with(args, full(), Stdio::piped());
