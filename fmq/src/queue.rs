@@ -88,6 +88,23 @@ pub(crate) fn check_is_ours(
     Ok(())
 }
 
+/// `Locked` when another process's writer is alive on the queue's data (its token, or where
+/// there are no tokens its pid, says so), whether or not it holds this name's lock file.
+pub(crate) fn refuse_live_writer(
+    queue: &QueuePath,
+    region: &MappedRegion,
+) -> Result<(), OpenError> {
+    match writer_status(region) {
+        WriterStatus::Open { pid, alive: true } if pid != std::process::id() => {
+            Err(OpenError::Locked {
+                queue: queue.spec().into(),
+                pid: Some(pid),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The pid the writer mark names, if set.
 pub(crate) fn mark_pid(region: &MappedRegion) -> Option<u32> {
     match writer_status(region) {
@@ -343,14 +360,7 @@ pub fn clear(spec: &str) -> Result<bool, OpenError> {
     // A writer whose lock file was removed, a writer under another name of the same data,
     // or one that runs with FMQ_USE_FILE_LOCKING=FALSE does not hold our lock: its token,
     // or where there are no tokens its pid, says it is alive, and its mark is not stale.
-    if let WriterStatus::Open { pid, alive: true } = writer_status(&region) {
-        if pid != std::process::id() {
-            return Err(OpenError::Locked {
-                queue: queue.spec().into(),
-                pid: Some(pid),
-            });
-        }
-    }
+    refuse_live_writer(&queue, &region)?;
     let was_set = clear_writer_mark(region.stat_words());
     drop(lock);
     Ok(was_set)
@@ -377,14 +387,7 @@ pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
         // A live writer that does not hold this name's lock (its lock file was removed, or
         // it writes the same data under another name) still holds its token.
         if let Ok(region) = MappedRegion::open(&queue, false) {
-            if let WriterStatus::Open { pid, alive: true } = writer_status(&region) {
-                if pid != std::process::id() {
-                    return Err(OpenError::Locked {
-                        queue: queue.spec().into(),
-                        pid: Some(pid),
-                    });
-                }
-            }
+            refuse_live_writer(&queue, &region)?;
         }
     }
     // Whole or gone: the first data file (`.stat`, or the segment) is renamed to a hidden

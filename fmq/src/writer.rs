@@ -260,14 +260,7 @@ impl Writer {
             // A live writer of the old queue that does not hold this lock (its lock file was
             // removed, or it names the same data another way) holds its token.
             if let Ok(old) = MappedRegion::open(queue, false) {
-                if let crate::reader::WriterStatus::Open { pid, alive: true } =
-                    crate::reader::writer_status(&old)
-                {
-                    return Err(OpenError::Locked {
-                        queue: queue.spec().into(),
-                        pid: Some(pid),
-                    });
-                }
+                crate::queue::refuse_live_writer(queue, &old)?;
             }
         }
         let config = create_config(opts);
