@@ -180,14 +180,13 @@ pub(crate) fn claim(
                 .wrapping_add(1)
                 .max(1);
             let token = u64::from(pid) | (ticket << 32);
-            let owner_word = &rec[word::OWNER];
+            let owner_w = &rec[word::OWNER];
             // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
             // `reclaim`): its stores to the record (its last cursor) happen before the stores
             // below, so they cannot land after them. The handshake with the writer is the fence
             // below, not this.
             // not modelled: the models' previous owners leave before the claim in program order.
-            let got =
-                owner_word.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
+            let got = owner_w.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
             match got {
                 Ok(_) => {
                     // ORDERING: Relaxed: read back only by the next claimant, after its
