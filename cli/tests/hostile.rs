@@ -7,13 +7,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    assert_error, assert_ok, fmq, fmq_with as fmq_env, skip_unless_root, stderr, stdout, FMQ,
+    assert_error, assert_ok, fmq, fmq_with as fmq_env, skip_unless_root, stderr, stdout, SmallFs,
+    FMQ,
 };
 
 /// The second local user of the tests (`nobody`).
@@ -651,33 +652,14 @@ fn records_of_dead_registered_readers_are_reclaimed_at_registration() {
 
 // ---- 9. Read-only file systems ---------------------------------------------------------
 
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_reader_on_a_read_only_file_system_reads_through_a_read_only_mapping() {
     if skip_unless_root("a_reader_on_a_read_only_file_system_reads_through_a_read_only_mapping") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let st = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=4m",
-            "tmpfs",
-            path_str(dir.path()),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success(), "mount tmpfs");
-    let _m = Mount(dir.path().to_path_buf());
+    let Some(dir) = SmallFs::mount("4m") else {
+        return;
+    };
     let q = dir.path().join("q");
     let q = path_str(&q);
     assert_ok(&fmq(&["create", q, "--slots", "16", "--size", "64K"]));

@@ -6,33 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const FMQ: &str = env!("CARGO_BIN_EXE_fmq");
-
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    fn mount(size: &str) -> Option<SmallFs> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("\n******** SKIP: cannot mount a {size} tmpfs (needs root) ********\n");
-            return None;
-        }
-        Some(SmallFs { dir })
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
+mod common;
+use common::{SmallFs, FMQ};
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -55,7 +30,7 @@ fn create_refuses_a_queue_larger_than_the_free_space_with_one_line() {
     let Some(fs) = SmallFs::mount("8m") else {
         return;
     };
-    let d = fs.dir.path();
+    let d = fs.path();
     let q = d.join("q");
     let o = Command::new(FMQ)
         .args(["create", q.to_str().unwrap(), "--size", "16M"])
@@ -97,7 +72,7 @@ fn demo_on_a_small_shm_dir_shrinks_its_buffer_to_fit_or_says_so() {
     let Some(fs) = SmallFs::mount("12m") else {
         return;
     };
-    let d = fs.dir.path();
+    let d = fs.path();
     let o = Command::new(FMQ)
         .args(["demo", "--seconds", "1", "--readers", "1"])
         .env("FMQ_SHM_DIR", d)
@@ -120,7 +95,7 @@ fn demo_on_a_small_shm_dir_shrinks_its_buffer_to_fit_or_says_so() {
     };
     let o = Command::new(FMQ)
         .args(["demo", "--seconds", "1", "--readers", "1"])
-        .env("FMQ_SHM_DIR", tiny.dir.path())
+        .env("FMQ_SHM_DIR", tiny.path())
         .output()
         .unwrap();
     let err = one_error_line(&o);

@@ -14,7 +14,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{assert_ok, fmq, is_root, spawn, text, wait_exit, FMQ};
+use common::{assert_ok, fmq, skip_unless_root, spawn, text, wait_exit, FMQ};
 
 /// Exit status 1 with exactly one line on stderr, naming every needle, and no panic text.
 fn assert_one_line_error(status: ExitStatus, err: &str, needles: &[&str]) {
@@ -212,10 +212,7 @@ fn an_io_error_names_its_cause_once() {
     assert_one_line_error(o.status, &err, &["isdir.stat", "Is a directory"]);
     assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
 
-    if !is_root() {
-        eprintln!(
-            "SKIP: the permission-denied half of an_io_error_names_its_cause_once needs root"
-        );
+    if skip_unless_root("the permission-denied half of an_io_error_names_its_cause_once") {
         return;
     }
     let q = "/tmp/fmq-cli-test-eacces";

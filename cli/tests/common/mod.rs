@@ -112,3 +112,39 @@ pub fn skip_unless_root(test: &str) -> bool {
     }
     true
 }
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped. `None`, after a
+/// loud SKIP banner, where it cannot be mounted (not root); under CI, which runs as root,
+/// that fails the test instead.
+pub struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    pub fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("\n******** SKIP: cannot mount a {size} tmpfs (needs root) ********\n");
+            if std::env::var_os("CI").is_some() {
+                panic!("SKIP under CI, which runs as root: cannot mount a {size} tmpfs");
+            }
+            return None;
+        }
+        Some(SmallFs { dir })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
