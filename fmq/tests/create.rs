@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -293,19 +293,25 @@ fn create_child_entry() {
     say(&format!("NOT STOPPED {r:?}"));
 }
 
+/// A file-backed queue holding the old messages (`make_old`), its directory and its name.
+fn old_file_queue(tag: &str) -> (TestQueue, PathBuf, String) {
+    let q = TestQueue::new(Backend::File, tag);
+    let dir = q.dir().unwrap().to_path_buf();
+    let name = Path::new(&q.spec)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    make_old(&q.spec);
+    (q, dir, name)
+}
+
 #[test]
 fn create_force_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
     let _s = serial();
     let _spawn = spawning_test();
     for step in 1..=5u32 {
-        let q = TestQueue::new(Backend::File, "crash");
-        let dir = q.dir().unwrap().to_path_buf();
-        let name = Path::new(&q.spec)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        make_old(&q.spec);
+        let (q, dir, name) = old_file_queue("crash");
         let mut child = ChildProc::spawn(
             child_command(ENTRY, "crash")
                 .env("FMQ_TEST_STEP", step.to_string())
@@ -354,14 +360,7 @@ fn a_failed_step_of_create_force_keeps_the_old_queue_and_leaves_no_temporary_fil
         CreateStep::BufRenamed,
         CreateStep::StatRenamed,
     ] {
-        let q = TestQueue::new(Backend::File, "fail");
-        let dir = q.dir().unwrap().to_path_buf();
-        let name = Path::new(&q.spec)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        make_old(&q.spec);
+        let (q, dir, name) = old_file_queue("fail");
         let f = FaultGuard::set(CreateFault::Fail(step));
         let opts = CreateOptions {
             force: true,
