@@ -22,7 +22,7 @@ pub enum Compression {
 
 impl Compression {
     /// The codec number stored in the header's `queue_flags` (bits 0..8).
-    pub fn codec(self) -> u32 {
+    pub(crate) fn codec(self) -> u32 {
         match self {
             Compression::None => 0,
             Compression::Lz4 => 1,
@@ -30,19 +30,10 @@ impl Compression {
     }
 
     /// The codec a header's `queue_flags` names, if known.
-    pub fn from_codec(queue_flags: u32) -> Option<Compression> {
+    pub(crate) fn from_codec(queue_flags: u32) -> Option<Compression> {
         match queue_flags & 0xff {
             0 => Some(Compression::None),
             1 => Some(Compression::Lz4),
-            _ => None,
-        }
-    }
-
-    /// Parses `none` / `lz4`.
-    pub fn parse(s: &str) -> Option<Compression> {
-        match s {
-            "none" => Some(Compression::None),
-            "lz4" => Some(Compression::Lz4),
             _ => None,
         }
     }
@@ -63,15 +54,26 @@ pub(crate) fn lz4_max_expanded(stored_len: u64) -> u64 {
     stored_len.saturating_mul(255).saturating_add(16)
 }
 
-/// Compresses `input` into `out` (resized); `Some(len)` only if it got smaller.
-pub(crate) fn lz4_compress(input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+/// Appends `input` LZ4-compressed to `out` if that is smaller than `input` (and `input` is
+/// worth trying: 16 bytes or more); returns whether it did. `out` is as it was otherwise.
+pub(crate) fn lz4_compress_append(input: &[u8], out: &mut Vec<u8>) -> bool {
     if input.len() < 16 {
-        return None;
+        return false;
     }
-    out.resize(lz4_flex::block::get_maximum_output_size(input.len()), 0);
-    match lz4_flex::block::compress_into(input, out) {
-        Ok(n) if n < input.len() => Some(n),
-        _ => None,
+    let from = out.len();
+    out.resize(
+        from + lz4_flex::block::get_maximum_output_size(input.len()),
+        0,
+    );
+    match lz4_flex::block::compress_into(input, &mut out[from..]) {
+        Ok(n) if n < input.len() => {
+            out.truncate(from + n);
+            true
+        }
+        _ => {
+            out.truncate(from);
+            false
+        }
     }
 }
 
@@ -89,8 +91,14 @@ mod tests {
     #[test]
     fn lz4_round_trips_and_refuses_a_wrong_size() {
         let input: Vec<u8> = (0..10_000u32).map(|i| (i % 7) as u8).collect();
-        let mut c = Vec::new();
-        let n = lz4_compress(&input, &mut c).expect("repetitive input compresses");
+        let mut c = b"kept".to_vec();
+        assert!(
+            lz4_compress_append(&input, &mut c),
+            "repetitive input compresses"
+        );
+        assert_eq!(&c[..4], b"kept", "appends after what was there");
+        let c = c.split_off(4);
+        let n = c.len();
         assert!(n < input.len() / 10);
         let mut d = Vec::new();
         assert!(lz4_decompress(&c[..n], input.len(), &mut d));
@@ -110,6 +118,8 @@ mod tests {
                 x as u8
             })
             .collect();
-        assert_eq!(lz4_compress(&input, &mut Vec::new()), None);
+        let mut out = b"kept".to_vec();
+        assert!(!lz4_compress_append(&input, &mut out));
+        assert_eq!(out, b"kept", "left as it was");
     }
 }

@@ -1,54 +1,121 @@
 //! # fmq: a single-writer / multi-reader message queue between processes
 //!
-//! The std library over [`fmq_core`]'s protocol: shared-memory and file-backed queues
-//! (memory-mapped with memmap2), the writer lock, safe opening and recovery of a queue whose
-//! writer died, futex waiting, LZ4 compression, and `flush()` durability.
+//! One [`Writer`] appends messages to a queue in shared memory or in memory-mapped files;
+//! any number of [`Reader`]s, in any processes of the host, follow it. Each message has a
+//! type, a subtype, a time and a 64-bit [`MessageId`]. The queue is a ring: when it is full
+//! the writer overwrites the oldest messages, and a reader that fell behind is told exactly
+//! how many it missed (see [Lagging](#lagging)). A writer that dies never leaves a torn
+//! message: the next [`Writer::open`] recovers the queue.
 //!
-//! * A queue spec is `DIR/NAME` (files `NAME.stat`, `NAME.buf`, lock `NAME.lock`),
-//!   `DIR/shmem_KEY` or `shm:NAME` (a segment in `/dev/shm`); see [`path`].
-//! * One [`Writer`] per queue, enforced by a non-blocking `flock` ([`lock`]); a second gets
-//!   "queue Q is already open for writing by pid N".
-//! * Any number of [`Reader`]s in any processes; [`Reader::read`] waits (spin, then futex)
-//!   with a timeout; lag is [`ReadError::Lagged`] with the exact count.
-//!
-//! ```no_run
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let queue = dir.path().join("radar");
 //! use fmq::{CreateOptions, Reader, ReaderOptions, Writer};
 //! use std::time::Duration;
 //!
-//! let mut writer = Writer::create("shm:example", &CreateOptions::default())?;
-//! let mut reader = Reader::open("shm:example", ReaderOptions::default())?;
+//! // `queue` is a path such as /data/fmq/radar (files radar.stat, radar.buf, radar.lock),
+//! // or "shm:radar" for a shared-memory segment.
+//! let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+//! let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
 //! writer.write(/* type */ 1, /* subtype */ 0, b"hello")?;
-//! let msg = reader.read(Some(Duration::from_secs(1)))?;
-//! assert_eq!(msg.data, b"hello");
+//! let msg = reader.read_timeout(Duration::from_secs(1))?;
+//! assert_eq!(msg.payload, b"hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! `unsafe` lives in `map.rs` (bytes become atomics), `wait.rs` (futex), `lock.rs` (flock,
-//! kill) and [`install_sigbus_guard`]; `docs/safety.md` lists every block.
+//! * **Naming**: a queue is a [`QueuePath`]; every function takes anything that is
+//!   [`IntoQueuePath`] (`&str`, `String`, `&Path`, `PathBuf`).
+//! * **Writing**: one writer per queue, enforced by a lock; a second gets
+//!   [`OpenError::Locked`] with the first one's pid. [`Writer::flush`] makes what was
+//!   written durable (file-backed queues).
+//! * **Reading**: [`Reader::read`] waits (spin, then futex) as long as it takes,
+//!   [`Reader::read_timeout`] and [`Reader::read_deadline`] wait a bounded time,
+//!   [`Reader::try_read`] does not wait; [`Reader::messages`] is an iterator over owned
+//!   messages. Readers never write to the queue unless they sleep or register, and read
+//!   another user's queue through a read-only mapping.
+//! * **Blocking mode** ([`CreateOptions::blocking`]): registered readers
+//!   ([`Reader::register`]) are never overrun; the writer waits for them instead.
+//! * **Administration**: [`info`], [`slots`], [`check`], [`clear`], [`remove`],
+//!   [`force_remove`].
+//!
+//! ## Lagging
+//!
+//! A queue holds at most [`CreateOptions::slots_count`] messages, and at most
+//! [`CreateOptions::buf_size_bytes`] of payload. A writer never waits for (unregistered)
+//! readers: when the queue is full it overwrites the oldest messages. A reader that has not
+//! read them by then *lags*: its next read returns [`ReadError::Lagged`] with a [`Lag`]
+//! that says exactly how many ids it missed and where it resumes
+//! ([`ReaderOptions::lag_policy`]: at the oldest message still there, by default, or at the
+//! newest). The read after that returns the message it resumed at, so a reader loses
+//! nothing silently: every id is either returned or counted in a `Lag`. The iterators yield
+//! a lag as an item, [`Received::Lagged`].
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let queue = dir.path().join("q");
+//! use fmq::{CreateOptions, Lag, MessageId, ReadError, Reader, ReaderOptions, StartAt, Writer};
+//!
+//! let mut writer = Writer::create(&queue, &CreateOptions { slots_count: 8, ..CreateOptions::default() })?;
+//! let opts = ReaderOptions { start: StartAt::Oldest, ..ReaderOptions::default() };
+//! let mut reader = Reader::open(&queue, &opts)?;
+//! for i in 0..20u32 {
+//!     writer.write(0, 0, &i.to_le_bytes())?;
+//! }
+//! // Ids 1..=12 were overwritten before the reader read them; 13..=20 are there.
+//! let lag = Lag { missed_count: 12, resumed_at: MessageId(13) };
+//! assert_eq!(reader.read().unwrap_err(), ReadError::Lagged(lag));
+//! assert_eq!(reader.read()?.meta.id, MessageId(13));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A registered reader of a queue in blocking mode never lags: the writer waits for it
+//! (for at most [`WriterOptions::write_timeout`]), unless it judges the reader dead.
+//!
+//! ## Safety
+//!
+//! `unsafe` lives in the private modules that map the queue's bytes, call the futex and
+//! take locks, and in [`install_sigbus_guard`]; `docs/safety.md` lists every block. Nothing
+//! read from a queue is trusted: a corrupt message is skipped with an error, never a panic.
 
-pub mod compress;
-pub mod error;
-pub mod lock;
-pub mod map;
-pub mod path;
-pub mod queue;
-pub mod reader;
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod compress;
+mod error;
+mod lock;
+mod map;
+mod message;
+mod path;
+mod queue;
+mod reader;
 mod safepath;
-pub mod wait;
-pub mod writer;
+mod wait;
+mod writer;
 
 pub use compress::Compression;
-pub use error::{OpenError, ReadError, RegisterError};
+pub use error::{
+    AdminError, CreateError, FlushError, Lag, OpenError, ReadError, ReadTimeoutError,
+    RegisterError, TryReadError, WriteError,
+};
 pub use fmq_core::{
-    Header, LagPolicy, MessageId, MessageMeta, NewMessage, Slot, StartAt, WriteError,
+    AttachError, ConfigError, CorruptReason, Header, LagPolicy, Layout, MessageId, MessageMeta,
+    RecoverError, RecoveryReport, Slot, StartAt,
 };
 pub use lock::Locking;
-pub use path::QueuePath;
-pub use queue::{CheckReport, QueueInfo, RegisteredReader};
-pub use reader::{Msg, Reader, ReaderOptions, WriterStatus};
-pub use wait::monotonic_ns;
+pub use message::{Message, MessageRef, NewMessage, Received};
+pub use path::{BadQueueName, IntoQueuePath, QueuePath};
+pub use queue::{
+    check, clear, force_remove, info, remove, slots, CheckReport, QueueInfo, RegisteredReader,
+};
+pub use reader::{Reader, ReaderOptions, WriterStatus};
 pub use wait::WaitStrategy;
-pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, Writer};
+pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, Writer, WriterOptions};
+
+/// Hooks for fmq's own tests (fault injection in `create`); not part of the API.
+#[doc(hidden)]
+pub mod __test {
+    pub use crate::map::{__set_create_fault as set_create_fault, CreateFault, CreateStep};
+}
 
 // Invariant 1: the writer moves between threads but is never shared or cloned.
 static_assertions::assert_impl_all!(Writer: Send);

@@ -34,7 +34,7 @@ use fmq_core::sync::{AtomicU64, Ordering};
 use fmq_core::{FlushStep, Region};
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::error::{OpenError, ReadError};
+use crate::error::{CreateError, OpenError, ReadError};
 use crate::path::{Backend, QueuePath};
 
 /// `\x89FMB\r\n\x1a\n`: the magic of a `.buf` file's 64-byte header.
@@ -398,9 +398,9 @@ impl MappedRegion {
         stat_len: u64,
         buf_len: u64,
         mode: u32,
-    ) -> Result<(MappedRegion, NewFiles), OpenError> {
+    ) -> Result<(MappedRegion, NewFiles), CreateError> {
         let needed = stat_len + BUF_HEADER_SIZE_BYTES + buf_len;
-        let create = |final_path: &Path, len: u64| -> Result<(Mapped, NewFile), OpenError> {
+        let create = |final_path: &Path, len: u64| -> Result<(Mapped, NewFile), CreateError> {
             let new = NewFile::create(queue, final_path, len, needed, mode)?;
             let file = new
                 .file
@@ -490,13 +490,6 @@ impl MappedRegion {
         Ok(())
     }
 
-    /// `msync` of the buffer, then of the stat part (DESIGN invariant 8: a commit point that
-    /// reaches the disk never names bytes that did not). A no-op for shared memory.
-    pub fn flush(&self) -> std::io::Result<()> {
-        self.sync(FlushStep::Buf)?;
-        self.sync(FlushStep::Stat)
-    }
-
     /// `msync` of one part (`fmq_core::Writer::flush_with` calls it in its order). A no-op
     /// for shared memory.
     pub fn sync(&self, step: FlushStep) -> std::io::Result<()> {
@@ -522,11 +515,6 @@ impl MappedRegion {
     /// Whether the mapping is writable.
     pub fn is_writable(&self) -> bool {
         self.writable
-    }
-
-    /// Whether this is a shared-memory segment.
-    pub fn is_shared_memory(&self) -> bool {
-        self.shared_memory
     }
 
     /// The mapped files.
@@ -735,7 +723,7 @@ impl NewFile {
         len: u64,
         needed: u64,
         mode: u32,
-    ) -> Result<NewFile, OpenError> {
+    ) -> Result<NewFile, CreateError> {
         let dir = dir_of(final_path).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| OpenError::io("create directory", &dir, e))?;
         // Through `safepath::open`: no symbolic link in the (resolved) directory can
@@ -765,7 +753,7 @@ impl NewFile {
                     named: Some(tmp),
                 }
             }
-            Err(e) => return Err(OpenError::io("create a file in", &dir, e)),
+            Err(e) => return Err(OpenError::io("create a file in", &dir, e).into()),
         };
         if let Err(e) = reserve(&new.file, len) {
             let dir = new.dir.clone();
@@ -899,11 +887,15 @@ fn data_file_sizes(queue: &QueuePath, stat_len: u64, buf_len: u64) -> Vec<(&Path
 /// The quick check before a create takes the lock or writes anything: every file within
 /// the file size limit, the whole queue within the free space of its directory. The
 /// reservation in [`MappedRegion::create_temp`] is the real guard and fails the same way.
-pub(crate) fn check_space(queue: &QueuePath, stat_len: u64, buf_len: u64) -> Result<(), OpenError> {
+pub(crate) fn check_space(
+    queue: &QueuePath,
+    stat_len: u64,
+    buf_len: u64,
+) -> Result<(), CreateError> {
     let files = data_file_sizes(queue, stat_len, buf_len);
     if let Some(limit) = file_size_limit() {
         if let Some((file, len)) = files.iter().find(|(_, len)| *len > limit) {
-            return Err(OpenError::FileSizeLimit {
+            return Err(CreateError::FileSizeLimit {
                 queue: queue.spec().into(),
                 file: file.to_path_buf(),
                 needed: *len,
@@ -924,8 +916,8 @@ pub(crate) fn check_space(queue: &QueuePath, stat_len: u64, buf_len: u64) -> Res
     Ok(())
 }
 
-fn no_space(queue: &QueuePath, dir: &Path, needed: u64, free: u64) -> OpenError {
-    OpenError::NoSpace {
+fn no_space(queue: &QueuePath, dir: &Path, needed: u64, free: u64) -> CreateError {
+    CreateError::NoSpace {
         queue: queue.spec().into(),
         dir: dir.into(),
         needed,
@@ -942,18 +934,18 @@ fn space_error(
     needed: u64,
     len: u64,
     e: std::io::Error,
-) -> OpenError {
+) -> CreateError {
     match e.raw_os_error() {
         Some(libc::ENOSPC | libc::EDQUOT) => {
             no_space(queue, dir, needed, free_bytes(dir).unwrap_or(0))
         }
-        Some(libc::EFBIG) => OpenError::FileSizeLimit {
+        Some(libc::EFBIG) => CreateError::FileSizeLimit {
             queue: queue.spec().into(),
             file: file.into(),
             needed: len,
             limit: file_size_limit().unwrap_or(len.saturating_sub(1)),
         },
-        _ => OpenError::io("reserve space for", file, e),
+        _ => OpenError::io("reserve space for", file, e).into(),
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// Where a queue lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// One shared-memory segment: the stat part, then the buffer.
     SharedMemory {
         /// The segment's file (in `/dev/shm`).
@@ -33,7 +33,28 @@ pub enum Backend {
     },
 }
 
-/// A parsed queue spec: the files it names.
+/// A queue's name: the files (or shared-memory segment) and the lock file a spec names.
+///
+/// | spec | data | lock |
+/// |---|---|---|
+/// | `DIR/NAME` | `DIR/NAME.stat`, `DIR/NAME.buf` | `DIR/NAME.lock` |
+/// | `DIR/shmem_KEY` | segment `/dev/shm/fmq.shmem_KEY` | `DIR/shmem_KEY.lock` |
+/// | `shm:NAME` | segment `/dev/shm/NAME` | `/dev/shm/NAME.lock` |
+///
+/// `FMQ_SHM_DIR` moves the segments out of `/dev/shm`. Every function that takes a queue
+/// takes anything that is [`IntoQueuePath`]: a `QueuePath`, a `&str`, a `String`, a `&Path`
+/// or a `PathBuf`.
+///
+/// ```
+/// use fmq::QueuePath;
+///
+/// let q = QueuePath::parse("/data/radar/moments")?;
+/// assert!(!q.is_shared_memory());
+/// assert_eq!(q.lock_path(), std::path::Path::new("/data/radar/moments.lock"));
+/// assert!(QueuePath::parse("shm:demo")?.is_shared_memory());
+/// assert!(QueuePath::parse("dir/").is_err());
+/// # Ok::<(), fmq::BadQueueName>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuePath {
     spec: String,
@@ -59,7 +80,7 @@ impl fmt::Display for BadQueueName {
 impl std::error::Error for BadQueueName {}
 
 /// The directory holding shared-memory segments: `$FMQ_SHM_DIR`, else `/dev/shm`.
-pub fn shm_dir() -> PathBuf {
+pub(crate) fn shm_dir() -> PathBuf {
     match std::env::var_os("FMQ_SHM_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => PathBuf::from("/dev/shm"),
@@ -129,9 +150,9 @@ impl QueuePath {
     /// Parses a queue spec and resolves its directory to an absolute path without symbolic
     /// links, following only links that belong to this user or to root (DESIGN §5): another
     /// local user cannot redirect a queue's files with a planted link.
-    pub fn resolve(spec: &str) -> Result<QueuePath, crate::error::OpenError> {
+    pub(crate) fn resolved(&self) -> Result<QueuePath, crate::error::OpenError> {
         use crate::safepath::{resolve_dir, ResolveError};
-        let lexical = QueuePath::parse(spec)?;
+        let lexical = self;
         let map_err = |e: ResolveError| match e {
             ResolveError::UntrustedSymlink { link, owner_uid } => {
                 crate::error::OpenError::UntrustedSymlink { link, owner_uid }
@@ -159,7 +180,7 @@ impl QueuePath {
             },
         };
         Ok(QueuePath {
-            spec: lexical.spec,
+            spec: lexical.spec.clone(),
             backend,
             lock: rebase(&lexical.lock)?,
         })
@@ -171,7 +192,7 @@ impl QueuePath {
     }
 
     /// The backend and its data files.
-    pub fn backend(&self) -> &Backend {
+    pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
 
@@ -194,9 +215,78 @@ impl QueuePath {
     }
 
     /// The directory that holds the lock file (created by writers when missing).
-    pub fn lock_dir(&self) -> &Path {
+    pub(crate) fn lock_dir(&self) -> &Path {
         self.lock.parent().unwrap_or(Path::new(""))
     }
+}
+
+impl std::str::FromStr for QueuePath {
+    type Err = BadQueueName;
+
+    fn from_str(spec: &str) -> Result<QueuePath, BadQueueName> {
+        QueuePath::parse(spec)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What names a queue: a [`QueuePath`], or a spec (`&str`, `String`, `&Path`, `PathBuf`)
+/// that parses into one. Sealed: fmq decides what a queue name is.
+pub trait IntoQueuePath: sealed::Sealed {
+    /// The queue path this names.
+    fn into_queue_path(self) -> Result<QueuePath, BadQueueName>;
+}
+
+macro_rules! into_queue_path_by_str {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl IntoQueuePath for $t {
+            fn into_queue_path(self) -> Result<QueuePath, BadQueueName> {
+                QueuePath::parse(self.as_ref())
+            }
+        }
+    )*};
+}
+into_queue_path_by_str!(&str, String, &String);
+
+macro_rules! into_queue_path_by_path {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl IntoQueuePath for $t {
+            fn into_queue_path(self) -> Result<QueuePath, BadQueueName> {
+                let path: &Path = self.as_ref();
+                match path.to_str() {
+                    Some(spec) => QueuePath::parse(spec),
+                    None => Err(BadQueueName {
+                        spec: path.to_string_lossy().into_owned(),
+                        reason: "a queue path must be UTF-8",
+                    }),
+                }
+            }
+        }
+    )*};
+}
+into_queue_path_by_path!(&Path, PathBuf, &PathBuf);
+
+impl sealed::Sealed for QueuePath {}
+impl IntoQueuePath for QueuePath {
+    fn into_queue_path(self) -> Result<QueuePath, BadQueueName> {
+        Ok(self)
+    }
+}
+
+impl sealed::Sealed for &QueuePath {}
+impl IntoQueuePath for &QueuePath {
+    fn into_queue_path(self) -> Result<QueuePath, BadQueueName> {
+        Ok(self.clone())
+    }
+}
+
+/// Parses and resolves a queue name, the first step of every operation.
+pub(crate) fn resolve(queue: impl IntoQueuePath) -> Result<QueuePath, crate::error::OpenError> {
+    queue.into_queue_path()?.resolved()
 }
 
 impl fmt::Display for QueuePath {

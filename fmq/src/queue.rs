@@ -1,26 +1,28 @@
-//! Whole-queue operations for tools: [`info`], [`check`], [`clear`], [`remove`], [`exists`].
+//! Whole-queue operations for tools: [`info`], [`slots`], [`check`], [`clear`], [`remove`],
+//! [`force_remove`].
 //!
-//! `info` and `check` map the queue read-only and take no lock, so they are safe on a live
-//! queue. `clear` and `remove` take the writer lock (they refuse while a writer holds it;
-//! `remove` can be forced).
+//! `info`, `slots` and `check` map the queue read-only and take no lock, so they are safe on
+//! a live queue. `clear` and `remove` take the writer lock (they refuse while a writer holds
+//! it or lives); `force_remove` removes a queue whatever its writer does.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use fmq_core::header::{clear_writer_mark, Header, MAGIC};
 use fmq_core::inspect::{self, SlotState};
 use fmq_core::slot::Slot;
-use fmq_core::{LagPolicy, Layout, Region, StartAt};
+use fmq_core::{LagPolicy, Layout, MessageId, Region, StartAt};
 
 use crate::compress::Compression;
-use crate::error::{OpenError, ReadError};
+use crate::error::{AdminError, OpenError, ReadError, TryReadError};
 use crate::lock::{lock_file_pid, reader_token, token_state, Locking, Token, WriterLock};
 use crate::map::MappedRegion;
-use crate::path::QueuePath;
+use crate::path::{IntoQueuePath, QueuePath};
 use crate::reader::{writer_status, Reader, ReaderOptions, WriterStatus};
 use crate::wait::WaitStrategy;
 
 /// Whether the queue's data (the `.stat` file or the segment) exists.
-pub fn exists(queue: &QueuePath) -> bool {
+pub(crate) fn exists(queue: &QueuePath) -> bool {
     queue
         .data_files()
         .first()
@@ -113,17 +115,14 @@ pub(crate) fn mark_pid(region: &MappedRegion) -> Option<u32> {
     }
 }
 
-/// A snapshot of a queue for `fmq info`.
+/// A snapshot of a queue ([`info`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct QueueInfo {
-    /// The spec.
-    pub queue: String,
-    /// `"shm"` or `"file"`.
-    pub backend: &'static str,
+    /// The queue.
+    pub queue: QueuePath,
     /// Data files and their sizes in bytes.
     pub files: Vec<(PathBuf, u64)>,
-    /// The lock file.
-    pub lock_file: PathBuf,
     /// The pid in the lock file (the last writer that locked).
     pub lock_pid: Option<u32>,
     /// The header as loaded.
@@ -138,65 +137,63 @@ pub struct QueueInfo {
     pub present_count: u64,
     /// Buffer bytes the present messages span.
     pub bytes_used: u64,
-    /// The slot table (when asked for).
-    pub slots: Option<Vec<Slot>>,
-    /// Blocking mode flag.
+    /// Blocking mode.
     pub blocking: bool,
-    /// The reader registry's records that are in use (live or dropped), with each live
-    /// reader's lag (`youngest_id + 1 - cursor`) and whether its process exists.
+    /// The reader registry's records that are in use (live or dropped).
     pub readers: Vec<RegisteredReader>,
 }
 
-/// A record of the reader registry, as `fmq info` lists it.
+/// A record of the reader registry that is in use ([`QueueInfo::readers`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegisteredReader {
-    /// The record as loaded.
-    pub record: fmq_core::registry::ReaderRecord,
+    /// The record's index.
+    pub index: u32,
+    /// The name it registered under.
+    pub name: String,
+    /// Its pid.
+    pub pid: u32,
+    /// The id it reads next.
+    pub cursor: MessageId,
     /// Messages published that it has not read yet.
     pub lag: u64,
-    /// Whether its pid names a living process.
+    /// Whether the writer unregistered it as dead (and nobody registered since).
+    pub dropped: bool,
+    /// Whether its process lives.
     pub alive: bool,
-    /// Milliseconds since its last heartbeat (its clock and ours are `CLOCK_MONOTONIC`).
-    pub heartbeat_age_ms: u64,
+    /// Time since its last heartbeat (its clock and ours are `CLOCK_MONOTONIC`).
+    pub heartbeat_age: Duration,
 }
 
 fn attach_layout(queue: &QueuePath, region: &MappedRegion) -> Result<Layout, OpenError> {
     Layout::from_header(region)
         .map(|a| a.layout)
-        .map_err(|source| OpenError::Attach {
+        .map_err(|reason| OpenError::Attach {
             queue: queue.spec().into(),
-            source,
+            reason,
         })
 }
 
-/// Loads a queue's header, writer mark, usage and (if `with_slots`) slot table.
-pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
-    let queue = QueuePath::resolve(spec)?;
+/// Loads a queue's header, writer mark, usage and reader registry. Read-only and without a
+/// lock: safe on a live queue.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{CreateOptions, Writer, WriterStatus};
+///
+/// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+/// writer.write(1, 0, b"one")?;
+/// let info = fmq::info(&queue)?;
+/// assert_eq!(info.present_count, 1);
+/// assert!(matches!(info.writer, WriterStatus::Open { alive: true, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn info(queue: impl IntoQueuePath) -> Result<QueueInfo, AdminError> {
+    let queue = crate::path::resolve(queue)?;
     let region = MappedRegion::open_settled(|| MappedRegion::open(&queue, false))?;
     let layout = attach_layout(&queue, &region)?;
     let header = Header::load(region.stat_words()).unwrap_or_default();
-    let present_count = header.present_count();
-    let bytes_used = inspect::bytes_used(&region, &layout, &header);
-    let slots = with_slots.then(|| {
-        (0..layout.slots_count() as usize)
-            .filter_map(|i| inspect::load_slot(&region, i))
-            .collect()
-    });
-    let now = crate::wait::monotonic_ns();
-    let readers = (0..layout.readers_max())
-        .filter_map(|i| fmq_core::registry::load_record(region.stat_words(), &layout, i))
-        .filter(|r| r.owner != 0)
-        .map(|record| RegisteredReader {
-            lag: (header.youngest_id + 1).saturating_sub(record.cursor),
-            alive: match token_state(region.token_file(), reader_token(record.index)) {
-                Token::Held => true,
-                Token::Free => false,
-                Token::Unknown => crate::lock::pid_alive(record.pid()),
-            },
-            heartbeat_age_ms: now.saturating_sub(record.heartbeat_ns) / 1_000_000,
-            record,
-        })
-        .collect();
     let files = region
         .files()
         .map(|f| {
@@ -205,29 +202,60 @@ pub fn info(spec: &str, with_slots: bool) -> Result<QueueInfo, OpenError> {
         })
         .collect();
     Ok(QueueInfo {
-        queue: queue.spec().into(),
-        backend: if region.is_shared_memory() {
-            "shm"
-        } else {
-            "file"
-        },
         files,
-        lock_file: queue.lock_path().into(),
         lock_pid: lock_file_pid(&queue),
         compression: Compression::from_codec(header.queue_flags).unwrap_or_default(),
         writer: writer_status(&region),
+        present_count: header.present_count(),
+        bytes_used: inspect::bytes_used(&region, &layout, &header),
+        blocking: header.queue_flags & fmq_core::header::QUEUE_FLAG_BLOCKING != 0,
+        readers: registered_readers(&region, &layout, &header),
         header,
         layout,
-        present_count,
-        bytes_used,
-        slots,
-        blocking: header.queue_flags & fmq_core::header::QUEUE_FLAG_BLOCKING != 0,
-        readers,
+        queue,
     })
 }
 
-/// What `check` found.
+/// The records of the registry in use, with each one's liveness.
+fn registered_readers(
+    region: &MappedRegion,
+    layout: &Layout,
+    header: &Header,
+) -> Vec<RegisteredReader> {
+    let now = crate::wait::monotonic_ns();
+    (0..layout.readers_max())
+        .filter_map(|i| fmq_core::registry::load_record(region.stat_words(), layout, i))
+        .filter(|r| r.owner != 0)
+        .map(|record| RegisteredReader {
+            index: record.index,
+            name: String::from_utf8_lossy(record.name()).into_owned(),
+            pid: record.pid(),
+            cursor: MessageId(record.cursor),
+            lag: (header.youngest_id + 1).saturating_sub(record.cursor),
+            dropped: record.is_dropped(),
+            alive: match token_state(region.token_file(), reader_token(record.index)) {
+                Token::Held => true,
+                Token::Free => false,
+                Token::Unknown => crate::lock::pid_alive(record.pid()),
+            },
+            heartbeat_age: Duration::from_nanos(now.saturating_sub(record.heartbeat_ns)),
+        })
+        .collect()
+}
+
+/// The slot table of a queue, slot by slot. Read-only and without a lock.
+pub fn slots(queue: impl IntoQueuePath) -> Result<Vec<Slot>, AdminError> {
+    let queue = crate::path::resolve(queue)?;
+    let region = MappedRegion::open_settled(|| MappedRegion::open(&queue, false))?;
+    let layout = attach_layout(&queue, &region)?;
+    Ok((0..layout.slots_count() as usize)
+        .filter_map(|i| inspect::load_slot(&region, i))
+        .collect())
+}
+
+/// What [`check`] found.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CheckReport {
     /// Messages read and verified.
     pub messages_checked: u64,
@@ -246,9 +274,9 @@ impl CheckReport {
 
 /// Verifies a queue: files, header, commit line, slot table, and every present message's
 /// CRC. A queue that cannot be opened at all is an error; one that opens but is damaged is a
-/// report with problems.
-pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
-    let queue = QueuePath::resolve(spec)?;
+/// report with problems. Read-only and without a lock: safe on a live queue.
+pub fn check(queue: impl IntoQueuePath) -> Result<CheckReport, AdminError> {
+    let queue = crate::path::resolve(queue)?;
     let mut report = CheckReport::default();
     // A re-creation in progress is not corruption: wait for its pair to be complete.
     let region = match MappedRegion::open_settled(|| MappedRegion::open(&queue, false)) {
@@ -262,7 +290,7 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
             report.problems.push(e.to_string());
             return Ok(report);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let layout = match attach_layout(&queue, &region) {
         Ok(l) => l,
@@ -271,29 +299,39 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
             return Ok(report);
         }
     };
+    if check_table(&region, &layout, &mut report) {
+        drop(region);
+        check_messages(&queue, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// The writer mark, the commit line and every slot's stamp; false if the commit line is
+/// broken (then the messages are not read).
+fn check_table(region: &MappedRegion, layout: &Layout, report: &mut CheckReport) -> bool {
     let h = Header::load(region.stat_words()).unwrap_or_default();
-    debug_assert_eq!(h.magic, MAGIC);
-    let status = writer_status(&region);
+    let status = writer_status(region);
     let live_writer = matches!(status, WriterStatus::Open { alive: true, .. });
     if let WriterStatus::Open { pid, alive: false } = status {
         report.warnings.push(format!(
             "the writer mark names pid {pid}, which is gone: the writer died (the next writer \
-             recovers the queue; `fmq clear` resets the mark)"
+             recovers the queue; clearing the mark resets it)"
         ));
     }
-    let s = u64::from(layout.slots_count());
-    if !inspect::commit_line_ok(&h, &layout) {
+    if !inspect::commit_line_ok(&h, layout) {
         report.problems.push(format!(
             "header: commit line out of range (youngest {}, oldest {}, {} slots)",
-            h.youngest_id, h.oldest_id, s
+            h.youngest_id,
+            h.oldest_id,
+            layout.slots_count()
         ));
-        return Ok(report);
+        return false;
     }
     for index in 0..layout.slots_count() as usize {
-        let Some(slot) = inspect::load_slot(&region, index) else {
+        let Some(slot) = inspect::load_slot(region, index) else {
             break;
         };
-        let state = inspect::slot_state(&h, &layout, index, slot.stamp);
+        let state = inspect::slot_state(&h, layout, index, slot.stamp);
         if state == SlotState::Misplaced {
             report.problems.push(format!(
                 "slot {index}: stamp {} does not belong there (present ids {}..={})",
@@ -309,23 +347,28 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
             ));
         }
     }
-    drop(region);
+    true
+}
+
+/// Reads every present message (validating its CRC, and decompressing it).
+fn check_messages(queue: &QueuePath, report: &mut CheckReport) -> Result<(), AdminError> {
     let opts = ReaderOptions {
         start: StartAt::Oldest,
         lag_policy: LagPolicy::ResumeAtOldest,
         wait: WaitStrategy::poll(std::time::Duration::from_millis(1)),
-        max_raw_len_bytes: u64::MAX,
+        max_message_bytes: u64::MAX,
     };
-    let mut reader = Reader::open(spec, opts)?;
+    let mut reader = Reader::open(queue, &opts)?;
     let end = reader.youngest_id().0;
     while reader.position().0 <= end {
         match reader.try_read() {
             Ok(_) => report.messages_checked += 1,
-            Err(ReadError::Empty) => break,
-            Err(ReadError::Lagged { missed_count, .. }) => report.warnings.push(format!(
-                "the writer overwrote {missed_count} messages while they were being checked"
+            Err(TryReadError::Empty) => break,
+            Err(TryReadError::Failed(ReadError::Lagged(lag))) => report.warnings.push(format!(
+                "the writer overwrote {} messages while they were being checked",
+                lag.missed_count
             )),
-            Err(e @ (ReadError::Corrupt { .. } | ReadError::BadCompressed { .. })) => {
+            Err(TryReadError::Failed(e)) if e.is_skipped_message() => {
                 report.problems.push(e.to_string());
             }
             Err(e) => {
@@ -334,17 +377,19 @@ pub fn check(spec: &str) -> Result<CheckReport, OpenError> {
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
-/// Clears a stale writer mark (HDF5's `h5clear`). Takes the writer lock, so it refuses while
-/// a writer is alive. Returns whether the mark was set.
-pub fn clear(spec: &str) -> Result<bool, OpenError> {
-    let queue = QueuePath::resolve(spec)?;
+/// Clears a stale writer mark (HDF5's `h5clear`): the mark a writer that died left. Takes
+/// the writer lock, so it refuses while a writer is alive ([`OpenError::Locked`]). Returns
+/// whether the mark was set.
+pub fn clear(queue: impl IntoQueuePath) -> Result<bool, AdminError> {
+    let queue = crate::path::resolve(queue)?;
     if !exists(&queue) {
         return Err(OpenError::NotFound {
             queue: queue.spec().into(),
-        });
+        }
+        .into());
     }
     check_is_ours(&queue, true, false)?;
     let lock = WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644)?;
@@ -354,7 +399,7 @@ pub fn clear(spec: &str) -> Result<bool, OpenError> {
         Ok(region) => region,
         Err(e) => {
             lock.discard();
-            return Err(e);
+            return Err(e.into());
         }
     };
     // A writer whose lock file was removed, a writer under another name of the same data,
@@ -367,39 +412,77 @@ pub fn clear(spec: &str) -> Result<bool, OpenError> {
 }
 
 /// Deletes a queue's files or segment, and its lock file. Refused while a writer holds the
-/// lock unless `force`.
-pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
-    let queue = QueuePath::resolve(spec)?;
+/// lock or lives ([`OpenError::Locked`]). Whole or gone: the queue disappears at one step,
+/// and a file that cannot be deleted afterwards is reported
+/// ([`AdminError::RemoveIncomplete`]) and cleaned up by the next create or open.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{AdminError, CreateOptions, OpenError, Writer};
+///
+/// let writer = Writer::create(&queue, &CreateOptions::default())?;
+/// assert!(matches!(fmq::remove(&queue), Err(AdminError::Open(OpenError::Locked { .. }))));
+/// drop(writer);
+/// fmq::remove(&queue)?;
+/// assert!(matches!(fmq::info(&queue), Err(AdminError::Open(OpenError::NotFound { .. }))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn remove(queue: impl IntoQueuePath) -> Result<(), AdminError> {
+    remove_queue(queue, LiveWriter::Refuse)
+}
+
+/// [`remove`], even while a writer holds the queue (it goes on writing to files nobody can
+/// open any more; its readers get [`ReadError::Removed`]). Still refuses files that are
+/// not fmq's.
+pub fn force_remove(queue: impl IntoQueuePath) -> Result<(), AdminError> {
+    remove_queue(queue, LiveWriter::Ignore)
+}
+
+/// What `remove` does about a live writer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LiveWriter {
+    Refuse,
+    Ignore,
+}
+
+fn remove_queue(queue: impl IntoQueuePath, live: LiveWriter) -> Result<(), AdminError> {
+    let queue = crate::path::resolve(queue)?;
     if !exists(&queue) {
         return Err(OpenError::NotFound {
             queue: queue.spec().into(),
-        });
+        }
+        .into());
     }
-    // Destroy only what is fmq's: a file without fmq's magic is refused even with `force`
+    // Destroy only what is fmq's: a file without fmq's magic is refused even when forced
     // (SQLite refuses what lacks its header the same way).
     check_is_ours(&queue, false, true)?;
     let lock = match WriterLock::acquire(&queue, Locking::resolve(Locking::On)?, 0o644) {
         Ok(l) => Some(l),
-        Err(OpenError::Locked { .. }) if force => None,
-        Err(e) => return Err(e),
+        Err(OpenError::Locked { .. }) if live == LiveWriter::Ignore => None,
+        Err(e) => return Err(e.into()),
     };
-    if !force {
+    if live == LiveWriter::Refuse {
         // A live writer that does not hold this name's lock (its lock file was removed, or
         // it writes the same data under another name) still holds its token.
         if let Ok(region) = MappedRegion::open(&queue, false) {
             refuse_live_writer(&queue, &region)?;
         }
     }
-    // Whole or gone: the first data file (`.stat`, or the segment) is renamed to a hidden
-    // leftover name that `repair` knows, and the queue is gone at that one step; if it
-    // fails, nothing changed. Only then is the rest deleted; whatever cannot be deleted is
-    // named in the error, and the next create of the queue cleans it up.
+    delete_files(&queue, lock)
+}
+
+/// Whole or gone: the first data file (`.stat`, or the segment) is renamed to a hidden
+/// leftover name that `repair` knows, and the queue is gone at that one step; if it fails,
+/// nothing changed. Only then is the rest deleted; whatever cannot be deleted is named in
+/// the error, and the next create of the queue cleans it up.
+fn delete_files(queue: &QueuePath, lock: Option<WriterLock>) -> Result<(), AdminError> {
     let files = queue.data_files();
     let first_hidden = removed_name(files[0]);
     match std::fs::rename(files[0], &first_hidden) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(OpenError::io("remove", files[0], e)),
+        Err(e) => return Err(OpenError::io("remove", files[0], e).into()),
     }
     let mut doomed: Vec<PathBuf> = vec![first_hidden];
     doomed.extend(files[1..].iter().map(|f| f.to_path_buf()));
@@ -422,7 +505,7 @@ pub fn remove(spec: &str, force: bool) -> Result<(), OpenError> {
         }
     }
     if let Some((file, source)) = left {
-        return Err(OpenError::RemoveIncomplete {
+        return Err(AdminError::RemoveIncomplete {
             queue: queue.spec().into(),
             file,
             source,

@@ -13,23 +13,28 @@ use fmq_core::sync::Ordering;
 use fmq_core::{LagPolicy, MessageId, MessageMeta, Region, StartAt};
 
 use crate::compress::{lz4_decompress, lz4_max_expanded, Compression};
-use crate::error::{OpenError, ReadError, RegisterError};
+use crate::error::{Lag, OpenError, ReadError, ReadTimeoutError, RegisterError, TryReadError};
 use crate::lock::{pid_alive, reader_token, release_token, take_token, Token, WRITER_TOKEN};
 use crate::map::MappedRegion;
+use crate::message::{MessageRef, Received};
+use crate::path::IntoQueuePath;
 use crate::path::QueuePath;
 use crate::wait::{monotonic_ns, sleep_on_commit, wake_writer, WaitStrategy};
 
-/// How a reader opens a queue.
+/// How a reader opens a queue and reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReaderOptions {
-    /// Where to start: `End` (default) reads only messages written after opening.
+    /// Where to start: [`StartAt::End`] (the default) reads only messages written after
+    /// opening.
     pub start: StartAt,
-    /// Where to resume when overrun.
+    /// Where to resume when overrun (see the crate's "Lagging").
     pub lag_policy: LagPolicy,
-    /// How to wait in [`Reader::read`].
+    /// How to wait in the blocking reads.
     pub wait: WaitStrategy,
-    /// The largest expanded size accepted for a compressed message (an allocation bound).
-    pub max_raw_len_bytes: u64,
+    /// The largest expanded size accepted for a compressed message (an allocation bound
+    /// against a corrupt or hostile size in shared memory): larger ones are skipped with
+    /// [`ReadError::TooLarge`]. 1 GiB by default.
+    pub max_message_bytes: u64,
 }
 
 impl Default for ReaderOptions {
@@ -38,18 +43,9 @@ impl Default for ReaderOptions {
             start: StartAt::End,
             lag_policy: LagPolicy::ResumeAtOldest,
             wait: WaitStrategy::default(),
-            max_raw_len_bytes: 1 << 30,
+            max_message_bytes: 1 << 30,
         }
     }
-}
-
-/// A message read: its metadata and its (decompressed) bytes, borrowed from the reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Msg<'a> {
-    /// Id, type, subtype, time, stored and raw lengths, flags.
-    pub meta: MessageMeta,
-    /// The payload as written (decompressed if it was stored compressed).
-    pub data: &'a [u8],
 }
 
 /// What the header's writer mark says.
@@ -64,8 +60,8 @@ pub enum WriterStatus {
     Open {
         /// Its pid.
         pid: u32,
-        /// Whether that process exists. `false` means the writer died: the next writer
-        /// recovers the queue, and `fmq clear` resets the mark.
+        /// Whether that writer lives. `false` means it died: the next writer recovers the
+        /// queue, and [`clear`](crate::clear) resets the mark.
         alive: bool,
     },
 }
@@ -81,7 +77,7 @@ pub struct Reader {
     last_check: Instant,
     /// A jump of this reader's position not yet reported (a registration that had to start
     /// later than where the reader was): returned as `Lagged` by the next read.
-    pending_lag: Option<ReadError>,
+    pending_lag: Option<Lag>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -97,14 +93,28 @@ impl std::fmt::Debug for Reader {
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Reader {
-    /// Opens a queue that exists.
-    pub fn open(spec: &str, opts: ReaderOptions) -> Result<Reader, OpenError> {
-        let queue = QueuePath::resolve(spec)?;
+    /// Opens a queue that exists, as [`ReaderOptions`] say. Takes no lock and writes
+    /// nothing. A queue this user may not write (another user's) or on a read-only file
+    /// system is read through a read-only mapping, polling instead of sleeping on the futex.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, StartAt, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// writer.write(1, 0, b"before")?;
+    /// let opts = ReaderOptions { start: StartAt::Oldest, ..ReaderOptions::default() };
+    /// let mut reader = Reader::open(&queue, &opts)?;
+    /// assert_eq!(reader.try_read()?.payload, b"before");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(queue: impl IntoQueuePath, opts: &ReaderOptions) -> Result<Reader, OpenError> {
+        let queue = crate::path::resolve(queue)?;
+        let opts = *opts;
         // A writer re-creating the queue swaps `.buf` and `.stat` one after the other; a
         // reader between the two finds the old `.buf` under its backup name, and one that
-        // races the backup's removal retries until the pair is complete. A queue this user
-        // may not write (another user's, EACCES) or on a read-only file system (EROFS) is
-        // read through a read-only mapping, polling instead of sleeping on the futex.
+        // races the backup's removal retries until the pair is complete.
         let region =
             MappedRegion::open_settled(|| match MappedRegion::open(&queue, opts.wait.futex) {
                 Err(OpenError::Io { source, .. })
@@ -116,17 +126,15 @@ impl Reader {
                 }
                 other => other,
             })?;
-        let core = fmq_core::Reader::attach(
-            region,
-            fmq_core::ReaderConfig {
-                start: opts.start,
-                lag_policy: opts.lag_policy,
-            },
-        )
-        .map_err(|source| OpenError::Attach {
-            queue: queue.spec().into(),
-            source,
-        })?;
+        let config = fmq_core::ReaderConfig {
+            start: opts.start,
+            lag_policy: opts.lag_policy,
+        };
+        let core =
+            fmq_core::Reader::attach(region, config).map_err(|reason| OpenError::Attach {
+                queue: queue.spec().into(),
+                reason,
+            })?;
         let compression =
             Compression::from_codec(core.queue_flags()).ok_or(OpenError::UnknownCodec {
                 queue: queue.spec().into(),
@@ -145,24 +153,19 @@ impl Reader {
         })
     }
 
-    /// Opens a queue, waiting up to `timeout` (`None`: forever) for it to be created.
-    pub fn open_wait(
-        spec: &str,
-        opts: ReaderOptions,
-        timeout: Option<Duration>,
+    /// Opens a queue, waiting up to `timeout` for it to be created (and for a queue being
+    /// created to be complete: see [`OpenError::is_not_ready`]). `Duration::MAX` waits
+    /// forever. Fails with the last error seen when the time is up.
+    pub fn open_timeout(
+        queue: impl IntoQueuePath,
+        opts: &ReaderOptions,
+        timeout: Duration,
     ) -> Result<Reader, OpenError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let queue = queue.into_queue_path()?;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            match Reader::open(spec, opts) {
-                Err(
-                    e @ (OpenError::NotFound { .. }
-                    | OpenError::EmptyFile { .. }
-                    | OpenError::MismatchedFiles { .. }
-                    | OpenError::Attach {
-                        source: fmq_core::AttachError::NotFormatted,
-                        ..
-                    }),
-                ) => {
+            match Reader::open(&queue, opts) {
+                Err(e) if e.is_not_ready() => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(e);
                     }
@@ -173,29 +176,141 @@ impl Reader {
         }
     }
 
-    /// Reads the next message if there is one (`Err(Empty)` otherwise).
-    pub fn try_read(&mut self) -> Result<Msg<'_>, ReadError> {
-        let (meta, decompressed) = self.next()?;
-        Ok(self.msg(meta, decompressed))
+    /// Reads the next message, waiting as long as it takes: spin, then sleep on the futex
+    /// (or poll, as [`ReaderOptions::wait`] says). While waiting it checks, every 100 ms,
+    /// that the queue was not replaced, removed or truncated under it.
+    ///
+    /// A lag is an error value to handle and go on from: see the crate's "Lagging".
+    pub fn read(&mut self) -> Result<MessageRef<'_>, ReadError> {
+        loop {
+            if let Some(got) = self.wait_next(None)? {
+                return Ok(self.message(got));
+            }
+        }
     }
 
-    /// Reads the next message, waiting up to `timeout` (`None`: forever) for one to be
-    /// written: spin, then sleep on the futex (or poll). While waiting it checks, every
-    /// 100 ms, that the queue was not replaced, removed or truncated under it.
-    pub fn read(&mut self, timeout: Option<Duration>) -> Result<Msg<'_>, ReadError> {
+    /// [`Reader::read`], waiting at most `timeout`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, ReadTimeoutError, Reader, ReaderOptions, Writer};
+    /// use std::time::Duration;
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// let nothing = reader.read_timeout(Duration::from_millis(10));
+    /// assert_eq!(nothing.unwrap_err(), ReadTimeoutError::TimedOut);
+    /// writer.write(7, 0, b"radar volume")?;
+    /// let msg = reader.read_timeout(Duration::from_secs(1))?;
+    /// assert_eq!((msg.meta.msg_type, msg.payload), (7, &b"radar volume"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<MessageRef<'_>, ReadTimeoutError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.read_deadline(deadline),
+            None => Ok(self.read()?),
+        }
+    }
+
+    /// [`Reader::read`], waiting until `deadline` at the latest.
+    pub fn read_deadline(&mut self, deadline: Instant) -> Result<MessageRef<'_>, ReadTimeoutError> {
+        match self.wait_next(Some(deadline))? {
+            Some(got) => Ok(self.message(got)),
+            None => Err(ReadTimeoutError::TimedOut),
+        }
+    }
+
+    /// Reads the next message if one is there, without waiting.
+    pub fn try_read(&mut self) -> Result<MessageRef<'_>, TryReadError> {
+        match self.next()? {
+            Some(got) => Ok(self.message(got)),
+            None => Err(TryReadError::Empty),
+        }
+    }
+
+    /// An endless iterator over the messages to come, owned, waiting for each as
+    /// [`Reader::read`] does. A lag is an item ([`Received::Lagged`]); so is a skipped
+    /// message (`Err` with [`ReadError::is_skipped_message`]), and the iterator goes on after
+    /// both. After a fatal error ([`ReadError::is_fatal`]) it yields that error once and
+    /// then ends.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, Received, StartAt, Writer};
+    ///
+    /// let small = CreateOptions { slots_count: 4, ..CreateOptions::default() };
+    /// let mut writer = Writer::create(&queue, &small)?;
+    /// let opts = ReaderOptions { start: StartAt::Oldest, ..ReaderOptions::default() };
+    /// let mut reader = Reader::open(&queue, &opts)?;
+    /// for i in 0..6u8 {
+    ///     writer.write(0, 0, &[i])?; // 4 slots: the first two are overwritten
+    /// }
+    /// let items: Vec<Received> = reader.messages().take(5).collect::<Result<_, _>>()?;
+    /// assert!(matches!(&items[0], Received::Lagged(lag) if lag.missed_count == 2));
+    /// let payloads: Vec<u8> = items[1..]
+    ///     .iter()
+    ///     .map(|item| match item {
+    ///         Received::Message(m) => m.payload[0],
+    ///         Received::Lagged(_) => unreachable!("one lag only"),
+    ///     })
+    ///     .collect();
+    /// assert_eq!(payloads, [2, 3, 4, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn messages(&mut self) -> impl Iterator<Item = Result<Received, ReadError>> + '_ {
+        let mut ended = false;
+        std::iter::from_fn(move || {
+            if ended {
+                return None;
+            }
+            let item = loop {
+                match self.wait_next(None) {
+                    Ok(Some(got)) => break Ok(Received::Message(self.message(got).to_message())),
+                    Ok(None) => continue,
+                    Err(e) => break received_or_error(e),
+                }
+            };
+            ended = matches!(&item, Err(e) if e.is_fatal());
+            Some(item)
+        })
+    }
+
+    /// An iterator over the messages there now, owned, ending when there is none (it does
+    /// not wait). Lags and errors are items as in [`Reader::messages`].
+    pub fn try_iter(&mut self) -> impl Iterator<Item = Result<Received, ReadError>> + '_ {
+        let mut ended = false;
+        std::iter::from_fn(move || {
+            if ended {
+                return None;
+            }
+            let item = match self.next() {
+                Ok(Some(got)) => Ok(Received::Message(self.message(got).to_message())),
+                Ok(None) => return None,
+                Err(e) => received_or_error(e),
+            };
+            ended = matches!(&item, Err(e) if e.is_fatal());
+            Some(item)
+        })
+    }
+
+    /// The next message, waiting until `deadline` (`None`: until one comes); `Ok(None)` when
+    /// the deadline passed.
+    fn wait_next(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<(MessageMeta, bool)>, ReadError> {
         let start = Instant::now();
-        let deadline = timeout.and_then(|t| start.checked_add(t));
         let spin_until = start.checked_add(self.opts.wait.spin_for);
         loop {
-            match self.next() {
-                Err(ReadError::Empty) => {}
-                Ok((meta, decompressed)) => return Ok(self.msg(meta, decompressed)),
-                Err(e) => return Err(e),
+            if let Some(got) = self.next()? {
+                return Ok(Some(got));
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 self.core.region().check()?;
-                return Err(ReadError::TimedOut);
+                return Ok(None);
             }
             if now.duration_since(self.last_check) >= CHECK_INTERVAL {
                 self.last_check = now;
@@ -293,11 +408,11 @@ impl Reader {
                 return self.register(name);
             }
         }
-        let start = got.map_err(RegisterError::Core)?;
+        let start = got?;
         // Every jump of a reader's position is reported with its exact count (invariant 4):
         // a registration that had to start after where this reader was skips those ids.
         if start.0 > before.0 {
-            self.pending_lag = Some(ReadError::Lagged {
+            self.pending_lag = Some(Lag {
                 missed_count: start.0 - before.0,
                 resumed_at: start,
             });
@@ -319,10 +434,11 @@ impl Reader {
         }
     }
 
-    /// Reads and validates the next message into `scratch` (and `out` if compressed).
-    fn next(&mut self) -> Result<(MessageMeta, bool), ReadError> {
+    /// Reads and validates the next message into `scratch` (and `out` if compressed);
+    /// `Ok(None)` when there is none yet.
+    fn next(&mut self) -> Result<Option<(MessageMeta, bool)>, ReadError> {
         if let Some(lag) = self.pending_lag.take() {
-            return Err(lag);
+            return Err(ReadError::Lagged(lag));
         }
         if self.core.registration().is_none() {
             return self.next_unregistered();
@@ -341,24 +457,42 @@ impl Reader {
         got
     }
 
-    fn next_unregistered(&mut self) -> Result<(MessageMeta, bool), ReadError> {
+    fn next_unregistered(&mut self) -> Result<Option<(MessageMeta, bool)>, ReadError> {
+        use fmq_core::ReadError as Core;
         let meta = loop {
             match self.core.try_read(&mut self.scratch) {
                 Ok(meta) => break meta,
-                Err(fmq_core::ReadError::BufferTooSmall { needed }) => {
-                    // `needed` is at most the layout's message bound (checked by the core).
-                    self.scratch.resize(needed, 0);
+                // `needed` is at most the layout's message bound (checked by the core).
+                Err(Core::BufferTooSmall { needed }) => self.scratch.resize(needed, 0),
+                Err(Core::Empty) => return Ok(None),
+                Err(Core::Lagged {
+                    missed_count,
+                    resumed_at,
+                }) => {
+                    return Err(ReadError::Lagged(Lag {
+                        missed_count,
+                        resumed_at,
+                    }))
                 }
-                Err(e) => return Err(e.into()),
+                Err(Core::Corrupt { id, reason }) => return Err(ReadError::Corrupt { id, reason }),
+                Err(Core::GenerationChanged { .. }) => return Err(ReadError::GenerationChanged),
+                Err(Core::Unregistered { index }) => return Err(ReadError::Unregistered { index }),
             }
         };
         if !meta.is_compressed() {
-            return Ok((meta, false));
+            return Ok(Some((meta, false)));
         }
+        self.decompress(&meta)?;
+        Ok(Some((meta, true)))
+    }
+
+    /// Expands the compressed message in `scratch` into `out`, refusing sizes that its
+    /// stored bytes cannot produce or that are above the reader's limit.
+    fn decompress(&mut self, meta: &MessageMeta) -> Result<(), ReadError> {
         if self.compression != Compression::Lz4 {
             return Err(ReadError::BadCompressed { id: meta.id });
         }
-        let max = self.opts.max_raw_len_bytes;
+        let max = self.opts.max_message_bytes;
         if meta.raw_len > max {
             return Err(ReadError::TooLarge {
                 id: meta.id,
@@ -366,26 +500,25 @@ impl Reader {
                 max,
             });
         }
-        if meta.raw_len > lz4_max_expanded(meta.len as u64) {
+        if meta.raw_len > lz4_max_expanded(meta.len as u64)
+            || !lz4_decompress(
+                &self.scratch[..meta.len],
+                meta.raw_len as usize,
+                &mut self.out,
+            )
+        {
             return Err(ReadError::BadCompressed { id: meta.id });
         }
-        if !lz4_decompress(
-            &self.scratch[..meta.len],
-            meta.raw_len as usize,
-            &mut self.out,
-        ) {
-            return Err(ReadError::BadCompressed { id: meta.id });
-        }
-        Ok((meta, true))
+        Ok(())
     }
 
-    fn msg(&self, meta: MessageMeta, decompressed: bool) -> Msg<'_> {
-        let data = if decompressed {
+    fn message(&self, (meta, decompressed): (MessageMeta, bool)) -> MessageRef<'_> {
+        let payload = if decompressed {
             &self.out[..meta.raw_len as usize]
         } else {
             &self.scratch[..meta.len]
         };
-        Msg { meta, data }
+        MessageRef { meta, payload }
     }
 
     /// Moves the read position; returns the id the next read returns (or waits for).
@@ -453,5 +586,13 @@ pub(crate) fn writer_status(region: &MappedRegion) -> WriterStatus {
         WriterStatus::Open { pid, alive }
     } else {
         WriterStatus::Closed { last_pid: pid }
+    }
+}
+
+/// A lag is an item of the iterators; every other error stays an error.
+fn received_or_error(e: ReadError) -> Result<Received, ReadError> {
+    match e {
+        ReadError::Lagged(lag) => Ok(Received::Lagged(lag)),
+        e => Err(e),
     }
 }

@@ -15,15 +15,27 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fmq_core::slot::MSG_FLAG_COMPRESSED;
-use fmq_core::{Config, FlushStep, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
+use fmq_core::{Config, FlushStep, Layout, MessageId, RecoveryReport};
 
 use crate::compress::Compression;
-use crate::error::OpenError;
+use crate::error::{CreateError, FlushError, OpenError, WriteError};
 use crate::lock::{reader_token, token_state, Locking, Token, WriterLock};
 use crate::map::MappedRegion;
-use crate::path::QueuePath;
+use crate::message::NewMessage;
+use crate::path::{IntoQueuePath, QueuePath};
 use crate::wait::{monotonic_ns, sleep_on_cursor, wake_sleepers};
+
+/// How a writer runs (for [`Writer::open`], and in [`CreateOptions::writer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WriterOptions {
+    /// Locking, unless `FMQ_USE_FILE_LOCKING` says otherwise (it overrides the program's
+    /// choice, as HDF5's variable of the same name does).
+    pub locking: Locking,
+    /// Blocking mode: how long a write may wait for live registered readers before it fails
+    /// with [`WriteError::TimedOut`]. `None` (the default): as long as they live; dead
+    /// readers are unregistered and stop holding it back.
+    pub write_timeout: Option<Duration>,
+}
 
 /// How to create a queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,12 +46,13 @@ pub struct CreateOptions {
     pub buf_size_bytes: u64,
     /// Compression of every message (off by default, as in LROSE).
     pub compression: Compression,
-    /// Replace a queue that exists (its readers see `Replaced`); refused otherwise.
-    pub force: bool,
+    /// Replace a queue that exists (its readers get
+    /// [`ReadError::Replaced`](crate::ReadError::Replaced)); without it, an existing queue is refused with
+    /// [`CreateError::AlreadyExists`]. Never replaces files that are not fmq's, nor a queue
+    /// whose writer lives.
+    pub replace: bool,
     /// Mode of new files (before the umask); 0644 by default, never world-writable.
     pub mode: u32,
-    /// Locking, unless `FMQ_USE_FILE_LOCKING` says otherwise.
-    pub locking: Locking,
     /// Blocking (archive) mode: the writer never overwrites a message that a live
     /// registered reader has not read (DESIGN invariant 9). Needs `readers_max >= 1`.
     pub blocking: bool,
@@ -48,6 +61,8 @@ pub struct CreateOptions {
     /// Blocking mode: a registered reader whose heartbeat is older than this is judged dead
     /// and unregistered (zero: only a reader whose process is gone). Stored in the queue.
     pub reader_timeout: Duration,
+    /// How the new queue's writer runs.
+    pub writer: WriterOptions,
 }
 
 impl Default for CreateOptions {
@@ -56,12 +71,12 @@ impl Default for CreateOptions {
             slots_count: fmq_core::layout::DEFAULT_SLOTS_COUNT,
             buf_size_bytes: fmq_core::layout::DEFAULT_BUF_SIZE_BYTES,
             compression: Compression::None,
-            force: false,
+            replace: false,
             mode: 0o644,
-            locking: Locking::On,
             blocking: false,
             readers_max: 0,
             reader_timeout: Duration::from_secs(10),
+            writer: WriterOptions::default(),
         }
     }
 }
@@ -80,11 +95,10 @@ pub struct Writer {
     lock: WriterLock,
     queue: QueuePath,
     compression: Compression,
+    /// Compressed payloads of the write in progress.
     scratch: Vec<u8>,
     recovery: Option<RecoveryReport>,
-    /// Blocking mode: how long a write waits for registered readers (`None`: as long as
-    /// they live).
-    write_timeout: Option<Duration>,
+    opts: WriterOptions,
     /// Blocking mode: registered readers this writer unregistered as dead, oldest first.
     dropped: Vec<DroppedReader>,
 }
@@ -99,7 +113,7 @@ pub struct DroppedReader {
     /// Its name.
     pub name: String,
     /// The id it would have read next.
-    pub cursor: u64,
+    pub cursor: MessageId,
     /// Why it was judged dead.
     pub reason: DropReason,
 }
@@ -111,8 +125,8 @@ pub enum DropReason {
     ProcessGone,
     /// Its heartbeat was older than the queue's reader timeout.
     HeartbeatTimeout {
-        /// How old it was, in milliseconds.
-        age_ms: u64,
+        /// How old it was.
+        age: Duration,
     },
 }
 
@@ -125,8 +139,8 @@ impl std::fmt::Display for DroppedReader {
         )?;
         match self.reason {
             DropReason::ProcessGone => write!(f, "its process is gone"),
-            DropReason::HeartbeatTimeout { age_ms } => {
-                write!(f, "no heartbeat for {age_ms} ms")
+            DropReason::HeartbeatTimeout { age } => {
+                write!(f, "no heartbeat for {} ms", age.as_millis())
             }
         }
     }
@@ -196,6 +210,41 @@ fn synced_file(queue: &QueuePath, step: FlushStep) -> PathBuf {
 /// Spins before a blocked writer sleeps on the slowest reader's cursor.
 const BLOCKED_SPINS: u32 = 200;
 
+/// A write's wait for registered readers so far.
+#[derive(Default)]
+struct BlockedWait {
+    /// When the write first blocked (set by the first wait: no clock read per message).
+    started: Option<Instant>,
+    spins: u32,
+}
+
+/// The core's refusal of a message fmq built, as fmq reports it.
+fn write_error(e: fmq_core::WriteError) -> WriteError {
+    use fmq_core::WriteError as Core;
+    match e {
+        Core::MessageTooLarge { len, max } => WriteError::MessageTooLarge { len, max },
+        Core::CounterExhausted => WriteError::CounterExhausted,
+        // `NewMessage::stored` sets only the compressed flag, and the raw length only on a
+        // compressed message; `publish` handles `Blocked` itself.
+        e @ (Core::RawLenMismatch { .. }
+        | Core::UnknownFlags { .. }
+        | Core::Blocked { .. }
+        | Core::TimedOut { .. }) => {
+            unreachable!("fmq built a message its core refuses: {e}")
+        }
+    }
+}
+
+/// A new queue's format failed: only its sizes can be wrong (the region is made to fit).
+fn format_error(e: fmq_core::FormatError) -> CreateError {
+    match e {
+        fmq_core::FormatError::Config(c) => CreateError::Config(c),
+        e @ fmq_core::FormatError::RegionTooSmall { .. } => {
+            unreachable!("fmq sized the region from the layout: {e}")
+        }
+    }
+}
+
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
@@ -207,38 +256,75 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Creates a queue and returns its writer.
-    pub fn create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
-        let queue = QueuePath::resolve(spec)?;
+    ///
+    /// The files are built under temporary names and renamed into place, so a reader never
+    /// sees a half-made queue, and a replaced queue ([`CreateOptions::replace`]) is the old
+    /// one or wholly the new one. A create that fails leaves nothing behind.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateError, CreateOptions, Writer};
+    ///
+    /// let opts = CreateOptions { slots_count: 64, buf_size_bytes: 1 << 20, ..CreateOptions::default() };
+    /// let writer = Writer::create(&queue, &opts)?;
+    /// assert_eq!(writer.layout().slots_count(), 64);
+    /// drop(writer);
+    /// let again = Writer::create(&queue, &opts);
+    /// assert!(matches!(again, Err(CreateError::AlreadyExists { .. })));
+    /// Writer::create(&queue, &CreateOptions { replace: true, ..opts })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(queue: impl IntoQueuePath, opts: &CreateOptions) -> Result<Writer, CreateError> {
+        let queue = crate::path::resolve(queue)?;
         // Nothing is touched (not even a lock file created) for a queue that exists when
         // not replacing it, or for files that are not fmq's (never replaced, even forced).
-        crate::queue::check_is_ours(&queue, opts.force, opts.force)?;
-        if !opts.force && crate::queue::exists(&queue) {
-            return Err(OpenError::AlreadyExists {
+        crate::queue::check_is_ours(&queue, opts.replace, opts.replace)?;
+        if !opts.replace && crate::queue::exists(&queue) {
+            return Err(CreateError::AlreadyExists {
                 queue: queue.spec().into(),
             });
         }
         // Sizes and space are checked before the lock is taken, so that a create refused
         // for them leaves nothing behind, not even a lock file.
-        let layout = Layout::from_config(&create_config(opts)).map_err(OpenError::Config)?;
+        let layout = Layout::from_config(&create_config(opts)).map_err(CreateError::Config)?;
         crate::map::check_space(&queue, layout.stat_size_bytes(), layout.buf_size_bytes())?;
-        let locking = Locking::resolve(opts.locking)?;
+        let locking = Locking::resolve(opts.writer.locking)?;
         let mut lock = WriterLock::acquire(&queue, locking, opts.mode)?;
         match Writer::create_locked(&queue, opts, locking, &mut lock) {
-            Ok(core) => Ok(Writer {
+            Ok(core) => Ok(Writer::new(
                 core,
                 lock,
                 queue,
-                compression: opts.compression,
-                scratch: Vec::new(),
-                recovery: None,
-                write_timeout: None,
-                dropped: Vec::new(),
-            }),
+                opts.compression,
+                None,
+                opts.writer,
+            )),
             Err(e) => {
                 // A refused or failed create leaves no lock file behind.
                 lock.discard();
                 Err(e)
             }
+        }
+    }
+
+    fn new(
+        core: fmq_core::Writer<MappedRegion>,
+        lock: WriterLock,
+        queue: QueuePath,
+        compression: Compression,
+        recovery: Option<RecoveryReport>,
+        opts: WriterOptions,
+    ) -> Writer {
+        Writer {
+            core,
+            lock,
+            queue,
+            compression,
+            scratch: Vec::new(),
+            recovery,
+            opts,
+            dropped: Vec::new(),
         }
     }
 
@@ -248,11 +334,11 @@ impl Writer {
         opts: &CreateOptions,
         locking: Locking,
         lock: &mut WriterLock,
-    ) -> Result<fmq_core::Writer<MappedRegion>, OpenError> {
+    ) -> Result<fmq_core::Writer<MappedRegion>, CreateError> {
         // Under the lock: another creator may have won the race.
         if crate::queue::exists(queue) {
-            if !opts.force {
-                return Err(OpenError::AlreadyExists {
+            if !opts.replace {
+                return Err(CreateError::AlreadyExists {
                     queue: queue.spec().into(),
                 });
             }
@@ -264,7 +350,7 @@ impl Writer {
             }
         }
         let config = create_config(opts);
-        let layout = Layout::from_config(&config).map_err(OpenError::Config)?;
+        let layout = Layout::from_config(&config).map_err(CreateError::Config)?;
         // A re-creation that died half way is finished first, so the replacement below
         // starts from a complete queue.
         crate::map::repair(queue);
@@ -278,7 +364,7 @@ impl Writer {
         // queue's token is taken before its files get their names: no moment when it is
         // visible without a writer.
         take_writer_token(queue, &region, locking)?;
-        let mut core = fmq_core::Writer::format(region, &config).map_err(OpenError::Format)?;
+        let mut core = fmq_core::Writer::format(region, &config).map_err(format_error)?;
         core.set_pid(std::process::id());
         let generation = core.generation();
         core.region().write_buf_header(generation);
@@ -287,15 +373,25 @@ impl Writer {
         Ok(core)
     }
 
-    /// Opens an existing queue as its writer, recovering it if its previous writer died.
-    /// Never formats: everything published stays readable.
-    pub fn open(spec: &str) -> Result<Writer, OpenError> {
-        Writer::open_with(spec, Locking::On)
-    }
-
-    /// [`Writer::open`] with a locking choice (the environment still overrides it).
-    pub fn open_with(spec: &str, locking: Locking) -> Result<Writer, OpenError> {
-        let queue = QueuePath::resolve(spec)?;
+    /// Opens an existing queue as its writer, recovering it if its previous writer died
+    /// (see [`Writer::recovery_report`]). Never formats: everything published stays
+    /// readable, and ids go on after the youngest one published.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, OpenError, Writer, WriterOptions};
+    ///
+    /// let first = Writer::create(&queue, &CreateOptions::default())?;
+    /// let second = Writer::open(&queue, &WriterOptions::default());
+    /// assert!(matches!(second, Err(OpenError::Locked { .. })), "one writer at a time");
+    /// drop(first);
+    /// let mut writer = Writer::open(&queue, &WriterOptions::default())?;
+    /// assert_eq!(writer.write(1, 0, b"next")?.0, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(queue: impl IntoQueuePath, opts: &WriterOptions) -> Result<Writer, OpenError> {
+        let queue = crate::path::resolve(queue)?;
         // Do not create a lock file for a queue that does not exist, nor touch anything of
         // files that are not an fmq queue of this user's.
         if !crate::queue::exists(&queue) {
@@ -304,19 +400,17 @@ impl Writer {
             });
         }
         crate::queue::check_is_ours(&queue, true, false)?;
-        let locking = Locking::resolve(locking)?;
+        let locking = Locking::resolve(opts.locking)?;
         let mut lock = WriterLock::acquire(&queue, locking, 0o644)?;
         match Writer::open_locked(&queue, locking, &mut lock) {
-            Ok((core, report, compression)) => Ok(Writer {
+            Ok((core, report, compression)) => Ok(Writer::new(
                 core,
                 lock,
                 queue,
                 compression,
-                scratch: Vec::new(),
-                recovery: Some(report),
-                write_timeout: None,
-                dropped: Vec::new(),
-            }),
+                Some(report),
+                *opts,
+            )),
             Err(e) => {
                 lock.discard();
                 Err(e)
@@ -342,16 +436,16 @@ impl Writer {
             .map(|a| a.queue_flags)
             .map_err(|e| OpenError::Recover {
                 queue: queue.spec().into(),
-                source: e.into(),
+                reason: e.into(),
             })?;
         let compression = Compression::from_codec(flags).ok_or(OpenError::UnknownCodec {
             queue: queue.spec().into(),
             codec: flags,
         })?;
         let (mut core, report) =
-            fmq_core::Writer::recover(region).map_err(|source| OpenError::Recover {
+            fmq_core::Writer::recover(region).map_err(|reason| OpenError::Recover {
                 queue: queue.spec().into(),
-                source,
+                reason,
             })?;
         core.set_pid(std::process::id());
         // Recovery may issue ids again (the one in flight, and any above a commit point it
@@ -368,62 +462,134 @@ impl Writer {
         Ok((core, report, compression))
     }
 
-    /// Opens the queue if it exists, else creates it with `opts`.
-    pub fn open_or_create(spec: &str, opts: &CreateOptions) -> Result<Writer, OpenError> {
-        match Writer::open_with(spec, opts.locking) {
-            Err(OpenError::NotFound { .. }) => Writer::create(spec, opts),
-            other => other,
+    /// Opens the queue if it exists (with `opts.writer`), else creates it with `opts`.
+    pub fn open_or_create(
+        queue: impl IntoQueuePath,
+        opts: &CreateOptions,
+    ) -> Result<Writer, CreateError> {
+        let queue = queue.into_queue_path()?;
+        match Writer::open(&queue, &opts.writer) {
+            Err(OpenError::NotFound { .. }) => Writer::create(&queue, opts),
+            other => Ok(other?),
         }
     }
 
     /// Appends a message stamped with the current time; returns its id.
+    ///
+    /// Compressed queues store it compressed when that makes it smaller. In blocking mode
+    /// the write waits while a live registered reader has not read a message it must
+    /// overwrite (at most [`WriterOptions::write_timeout`]).
     pub fn write(
         &mut self,
         msg_type: i32,
         subtype: i32,
         payload: &[u8],
     ) -> Result<MessageId, WriteError> {
-        self.write_message(&NewMessage::new(msg_type, subtype, now_ns(), payload))
+        self.write_message(&NewMessage::new(msg_type, subtype, payload))
     }
 
-    /// Appends a message (compressing it if the queue compresses and it is smaller so).
-    /// In blocking mode it waits while a registered reader has not read a message the write
-    /// must retire (see [`Writer::set_write_timeout`]).
+    /// Appends a message; returns its id. As [`Writer::write`], with the message's own time.
     pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
-        let compressed_len = self.compress(msg);
-        // Set on the first `Blocked` only: no clock read per message.
-        let mut started = None;
-        let mut spins = 0;
-        loop {
-            let got = match compressed_len {
-                Some(n) => {
-                    let compressed = NewMessage {
-                        payload: &self.scratch[..n],
-                        ..*msg
-                    }
-                    .compressed(msg.payload.len() as u64);
-                    self.core.write_message(&compressed)
-                }
-                None => self.core.write_message(msg),
-            };
-            match got {
-                Ok(id) => {
-                    self.wake();
-                    return Ok(id);
-                }
-                Err(WriteError::Blocked { reader, cursor, .. }) => {
-                    self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
-                }
-                Err(e) => return Err(e),
-            }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let stored = self.stored_form(msg, &mut scratch);
+        let got = self.publish(&[stored]);
+        self.scratch = scratch;
+        // One message in, so `publish` returns its id.
+        got.map(|last| last.unwrap_or(MessageId(self.core.youngest_id().0)))
+    }
+
+    /// Appends messages with one commit (one wake); returns the last id, `None` if `msgs`
+    /// is empty.
+    ///
+    /// In blocking mode a batch that must wait for registered readers is published in parts:
+    /// the messages before the wait are readable while the writer waits, and if the wait
+    /// fails ([`WriteError::TimedOut`]) they stay published
+    /// ([`Writer::youngest_id`] says how far it got).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, NewMessage, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let rays: Vec<Vec<u8>> = (0..3).map(|i| vec![i; 1000]).collect();
+    /// let batch: Vec<NewMessage> = rays.iter().map(|r| NewMessage::new(2, 0, r)).collect();
+    /// assert_eq!(writer.write_batch(&batch)?.map(|id| id.0), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_batch(
+        &mut self,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Option<MessageId>, WriteError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        // Compress everything first (offsets into `scratch`), then borrow the stored forms.
+        let mut spans = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let from = scratch.len();
+            let compressed = self.compress_into(m, &mut scratch);
+            spans.push(compressed.then_some(from..scratch.len()));
+        }
+        let stored: Vec<fmq_core::NewMessage<'_>> = msgs
+            .iter()
+            .zip(&spans)
+            .map(|(m, span)| match span {
+                Some(span) => m.stored(&scratch[span.clone()], true),
+                None => m.stored(m.payload, false),
+            })
+            .collect();
+        let got = self.publish(&stored);
+        drop(stored);
+        self.scratch = scratch;
+        got
+    }
+
+    /// The stored form of `msg`: compressed into `scratch` if the queue compresses and that
+    /// makes it smaller.
+    fn stored_form<'a>(
+        &self,
+        msg: &NewMessage<'a>,
+        scratch: &'a mut Vec<u8>,
+    ) -> fmq_core::NewMessage<'a> {
+        if self.compress_into(msg, scratch) {
+            msg.stored(scratch, true)
+        } else {
+            msg.stored(msg.payload, false)
         }
     }
 
-    /// Blocking mode: how long a write may wait for registered readers before it fails
-    /// with `WriteError::TimedOut` (`None`, the default: as long as they live; dead readers
-    /// are unregistered and stop holding it back).
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.write_timeout = timeout;
+    /// Appends `msg`'s payload compressed to `out` if the queue compresses and it gets
+    /// smaller; returns whether it did (`out` is unchanged otherwise).
+    fn compress_into(&self, msg: &NewMessage<'_>, out: &mut Vec<u8>) -> bool {
+        self.compression == Compression::Lz4
+            && crate::compress::lz4_compress_append(msg.payload, out)
+    }
+
+    /// Publishes stored messages with one commit, waiting for registered readers in
+    /// blocking mode (the one retry loop of every write): each `Blocked` publishes what was
+    /// written before it, waits one step, and retries the rest.
+    fn publish(
+        &mut self,
+        msgs: &[fmq_core::NewMessage<'_>],
+    ) -> Result<Option<MessageId>, WriteError> {
+        let mut wait = BlockedWait::default();
+        let mut rest = msgs;
+        loop {
+            let before = self.core.youngest_id().0;
+            match self.core.write_batch(rest) {
+                Ok(last) => {
+                    self.wake();
+                    return Ok(last);
+                }
+                Err(fmq_core::WriteError::Blocked { reader, cursor, .. }) => {
+                    let done = (self.core.youngest_id().0 - before) as usize;
+                    rest = &rest[done.min(rest.len())..];
+                    self.wait_for_reader(reader, cursor, &mut wait)?;
+                }
+                Err(e) => return Err(write_error(e)),
+            }
+        }
     }
 
     /// Registered readers this writer unregistered as dead since the last call (the
@@ -440,28 +606,28 @@ impl Writer {
         &mut self,
         index: u32,
         cursor: u64,
-        started: &mut Option<Instant>,
-        spins: &mut u32,
+        wait: &mut BlockedWait,
     ) -> Result<(), WriteError> {
         // Readers that were waiting for this write have something to read meanwhile.
         self.wake();
         if self.drop_if_dead(index) {
             return Ok(());
         }
-        let waited = started.get_or_insert_with(Instant::now).elapsed();
-        if self.write_timeout.is_some_and(|t| waited >= t) {
+        let waited = wait.started.get_or_insert_with(Instant::now).elapsed();
+        if self.opts.write_timeout.is_some_and(|t| waited >= t) {
             return Err(WriteError::TimedOut {
                 reader: index,
-                cursor,
-                waited_ms: waited.as_millis().min(u128::from(u64::MAX)) as u64,
+                cursor: MessageId(cursor),
+                waited,
             });
         }
-        if *spins < BLOCKED_SPINS {
-            *spins += 1;
+        if wait.spins < BLOCKED_SPINS {
+            wait.spins += 1;
             std::hint::spin_loop();
             return Ok(());
         }
         let left = self
+            .opts
             .write_timeout
             .map_or(Duration::MAX, |t| t.saturating_sub(waited));
         if let Some(word) = self.core.prepare_wait(index, cursor) {
@@ -480,8 +646,8 @@ impl Writer {
         if !rec.is_live() {
             return false;
         }
-        let timeout_ms = self.reader_timeout_ms();
-        let age_ms = monotonic_ns().saturating_sub(rec.heartbeat_ns) / 1_000_000;
+        let timeout = self.reader_timeout();
+        let age = Duration::from_nanos(monotonic_ns().saturating_sub(rec.heartbeat_ns));
         // The reader's token (an OFD lock the kernel drops when its process dies, in any
         // pid namespace) says whether it lives; the pid only where there are no tokens.
         let region = self.core.region();
@@ -492,8 +658,8 @@ impl Writer {
         };
         let reason = if gone {
             DropReason::ProcessGone
-        } else if timeout_ms > 0 && age_ms > timeout_ms {
-            DropReason::HeartbeatTimeout { age_ms }
+        } else if !timeout.is_zero() && age > timeout {
+            DropReason::HeartbeatTimeout { age }
         } else {
             return false;
         };
@@ -504,82 +670,22 @@ impl Writer {
             index,
             pid: rec.pid(),
             name: String::from_utf8_lossy(rec.name()).into_owned(),
-            cursor: rec.cursor,
+            cursor: MessageId(rec.cursor),
             reason,
         };
         self.dropped.push(event);
         true
     }
 
-    /// The queue's reader timeout (blocking mode), in milliseconds; 0: none.
-    pub fn reader_timeout_ms(&self) -> u64 {
-        fmq_core::Header::load(fmq_core::Region::stat_words(self.core.region()))
-            .map_or(0, |h| h.reader_timeout_ms)
+    /// The queue's reader timeout (blocking mode; zero: none).
+    pub fn reader_timeout(&self) -> Duration {
+        let header = fmq_core::Header::load(fmq_core::Region::stat_words(self.core.region()));
+        Duration::from_millis(header.map_or(0, |h| h.reader_timeout_ms))
     }
 
     /// Whether the queue is in blocking mode.
     pub fn is_blocking(&self) -> bool {
         self.core.is_blocking()
-    }
-
-    /// Appends messages with one commit (one wake); returns the last id, `None` if empty.
-    /// Compressed queues compress each message.
-    ///
-    /// In blocking mode a batch that must wait for registered readers is published in parts:
-    /// the messages before the wait are readable while the writer waits.
-    pub fn write_batch(
-        &mut self,
-        msgs: &[NewMessage<'_>],
-    ) -> Result<Option<MessageId>, WriteError> {
-        let last = if self.compression == Compression::None {
-            let mut started = None;
-            let mut spins = 0;
-            let mut rest = msgs;
-            loop {
-                let before = self.core.youngest_id().0;
-                match self.core.write_batch(rest) {
-                    Ok(last) => break last,
-                    Err(WriteError::Blocked { reader, cursor, .. }) => {
-                        let done = (self.core.youngest_id().0 - before) as usize;
-                        rest = &rest[done.min(rest.len())..];
-                        self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        } else if self.core.is_blocking() {
-            // Compressed and blocking: one message at a time (each waits as needed).
-            let mut last = None;
-            for m in msgs {
-                last = Some(self.write_message(m)?);
-            }
-            last
-        } else {
-            let mut bufs: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
-            for m in msgs {
-                bufs.push(self.compress(m).map(|n| self.scratch[..n].to_vec()));
-            }
-            let out: Vec<NewMessage<'_>> = msgs
-                .iter()
-                .zip(&bufs)
-                .map(|(m, b)| match b {
-                    Some(b) => NewMessage { payload: b, ..*m }.compressed(m.payload.len() as u64),
-                    None => *m,
-                })
-                .collect();
-            self.core.write_batch(&out)?
-        };
-        self.wake();
-        Ok(last)
-    }
-
-    /// Compresses `msg` into `scratch` if the queue compresses and it gets smaller; returns
-    /// the compressed length.
-    fn compress(&mut self, msg: &NewMessage<'_>) -> Option<usize> {
-        if self.compression != Compression::Lz4 || msg.flags & MSG_FLAG_COMPRESSED != 0 {
-            return None;
-        }
-        crate::compress::lz4_compress(msg.payload, &mut self.scratch)
     }
 
     fn wake(&self) {
@@ -592,9 +698,14 @@ impl Writer {
     /// Makes every message published so far durable (file-backed queues: `msync` of the
     /// buffer, then of the stat part, then of the header's page with the commit point
     /// recorded as flushed; DESIGN invariant 8). A no-op for shared memory.
-    pub fn flush(&self) -> std::io::Result<()> {
+    pub fn flush(&self) -> Result<(), FlushError> {
         let region = self.core.region();
-        self.core.flush_with(|step| region.sync(step))
+        self.core.flush_with(|step| {
+            region.sync(step).map_err(|source| FlushError {
+                file: synced_file(&self.queue, step),
+                source,
+            })
+        })
     }
 
     /// What recovery found when this writer took the queue over (`None` for a new queue).
@@ -654,11 +765,10 @@ mod tests {
             synced_file(&shm, FlushStep::Buf),
             synced_file(&shm, FlushStep::Stat)
         );
-        let e = OpenError::io(
-            "sync",
-            synced_file(&q, FlushStep::Buf),
-            std::io::Error::from_raw_os_error(libc::EIO),
-        );
+        let e = FlushError {
+            file: synced_file(&q, FlushStep::Buf),
+            source: std::io::Error::from_raw_os_error(libc::EIO),
+        };
         let text = e.to_string();
         assert!(text.starts_with("cannot sync /tmp/q.buf: "), "{text}");
         assert_eq!(text.matches("os error 5").count(), 1, "{text}");
