@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use base64::Engine;
-use fmq::queue::QueueInfo;
 use fmq::{
-    Compression, CreateOptions, Msg, OpenError, ReadError, Reader, ReaderOptions, StartAt, Writer,
+    AdminError, Compression, CreateError, CreateOptions, MessageRef, OpenError, QueueInfo,
+    ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt, TryReadError, Writer,
     WriterStatus,
 };
 use serde_json::json;
@@ -37,14 +37,19 @@ pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
         } else {
             Compression::None
         },
-        force: a.force,
+        replace: a.force,
         mode: a.mode,
         blocking: a.blocking,
         readers_max: a.readers_max,
         reader_timeout: a.reader_timeout,
         ..CreateOptions::default()
     };
-    let w = Writer::create(queue, &opts)?;
+    let w = match Writer::create(queue, &opts) {
+        Err(e @ CreateError::AlreadyExists { .. }) => {
+            bail!("{e} (use --force to re-create it)")
+        }
+        other => other?,
+    };
     let kind = if w.queue().is_shared_memory() {
         "shared memory"
     } else {
@@ -59,21 +64,21 @@ pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_msg(out: &mut dyn Write, format: Format, msg: &Msg<'_>) -> anyhow::Result<()> {
+fn print_msg(out: &mut dyn Write, format: Format, msg: &MessageRef<'_>) -> anyhow::Result<()> {
     match format {
         Format::Text => {
-            out.write_all(String::from_utf8_lossy(msg.data).as_bytes())?;
+            out.write_all(String::from_utf8_lossy(msg.payload).as_bytes())?;
             out.write_all(b"\n")?;
         }
-        Format::Raw => out.write_all(msg.data)?,
+        Format::Raw => out.write_all(msg.payload)?,
         Format::Json => {
             let v = json!({
                 "id": msg.meta.id.0,
                 "type": msg.meta.msg_type,
                 "subtype": msg.meta.subtype,
                 "time_ns": msg.meta.time_ns,
-                "len": msg.data.len(),
-                "data_b64": base64::engine::general_purpose::STANDARD.encode(msg.data),
+                "len": msg.payload.len(),
+                "data_b64": base64::engine::general_purpose::STANDARD.encode(msg.payload),
             });
             writeln!(out, "{v}")?;
         }
@@ -89,26 +94,43 @@ fn start_at(from: StartFrom) -> StartAt {
     }
 }
 
+/// What `fmq read` was asked for.
+pub struct ReadArgs {
+    pub from: StartFrom,
+    pub follow: bool,
+    pub count: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub format: Format,
+    pub register: Option<String>,
+}
+
+impl ReadArgs {
+    /// Whether the command may wait for a queue or a message (`--follow`, `--timeout`).
+    fn may_wait(&self) -> bool {
+        self.follow || self.timeout.is_some()
+    }
+
+    /// How long to wait for a queue or a message: `--timeout`, else forever.
+    fn wait(&self) -> Duration {
+        self.timeout.unwrap_or(Duration::MAX)
+    }
+}
+
 /// Opens for `read`: at once, or waiting for the queue to be created when the command may
-/// wait (`--follow`, `--timeout`). A queue that did not exist yet is read from its first
-/// message, whatever `--from` says: nothing was written before this reader asked.
-fn open_reader(
-    queue: &str,
-    start: StartAt,
-    may_wait: bool,
-    timeout: Option<Duration>,
-) -> anyhow::Result<Reader> {
+/// wait. A queue that did not exist yet is read from its first message, whatever `--from`
+/// says: nothing was written before this reader asked.
+fn open_reader(queue: &str, a: &ReadArgs) -> anyhow::Result<Reader> {
     let opts = ReaderOptions {
-        start,
+        start: start_at(a.from),
         ..ReaderOptions::default()
     };
-    match Reader::open(queue, opts) {
-        Err(OpenError::NotFound { .. }) if may_wait => {
+    match Reader::open(queue, &opts) {
+        Err(OpenError::NotFound { .. }) if a.may_wait() => {
             let opts = ReaderOptions {
                 start: StartAt::Oldest,
                 ..opts
             };
-            match Reader::open_wait(queue, opts, timeout) {
+            match Reader::open_timeout(queue, &opts, a.wait()) {
                 Err(OpenError::NotFound { .. }) => {
                     bail!("queue {queue} was not created within the timeout")
                 }
@@ -128,132 +150,169 @@ fn open_reader(
     }
 }
 
-pub fn read(
-    queue: &str,
-    from: StartFrom,
-    follow: bool,
-    count: Option<u64>,
-    timeout: Option<f64>,
-    format: Format,
-    register: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let timeout = timeout.map(Duration::from_secs_f64);
-    let mut reader = open_reader(queue, start_at(from), follow || timeout.is_some(), timeout)?;
-    if let Some(name) = register {
-        reader
-            .register(name)
-            .with_context(|| format!("registering as {name:?}"))?;
+/// One `fmq read`: the reader and what it has printed so far.
+struct ReadSession<'a> {
+    queue: &'a str,
+    args: &'a ReadArgs,
+    reader: Reader,
+    printed: u64,
+    corrupt: u64,
+    timed_out: bool,
+    /// Without --follow: the last id to print (the messages present once the first came).
+    end: Option<u64>,
+}
+
+/// What a read step says about going on.
+enum Step {
+    Continue,
+    Stop,
+}
+
+impl ReadSession<'_> {
+    /// Registers as `--register` says; `again` after the writer dropped the registration.
+    fn register(&mut self, again: bool) -> anyhow::Result<()> {
+        if let Some(name) = &self.args.register {
+            let at = self
+                .reader
+                .register(name)
+                .with_context(|| format!("registering as {name:?}"))?;
+            if again {
+                errln!("fmq: registered again as {name:?} at id {at}");
+            }
+        }
+        Ok(())
     }
-    let mut printed = 0u64;
-    let mut corrupt = 0u64;
-    let mut timed_out = false;
-    // Without --follow: the messages present now (or, with --timeout, once the first came).
-    let mut end: Option<u64> = None;
-    with_stdout(|out| {
-        loop {
-            if count.is_some_and(|c| printed >= c) {
-                break;
-            }
-            if !follow {
-                if let Some(e) = end {
-                    if reader.position().0 > e {
-                        break;
-                    }
-                }
-            }
-            let mut r = reader.try_read();
-            if matches!(r, Err(ReadError::Empty)) {
+
+    /// Whether the command has printed what it was asked for.
+    fn done(&self) -> bool {
+        if self.args.count.is_some_and(|c| self.printed >= c) {
+            return true;
+        }
+        !self.args.follow && self.end.is_some_and(|e| self.reader.position().0 > e)
+    }
+
+    /// Reads one message (waiting if the command may) and prints it or what happened.
+    fn step(&mut self, out: &mut dyn Write) -> anyhow::Result<Step> {
+        let got = match self.reader.try_read() {
+            Ok(msg) => Ok(msg),
+            Err(TryReadError::Failed(e)) => Err(e),
+            Err(TryReadError::Empty) => {
                 out.flush()?;
-                let may_wait = follow || (timeout.is_some() && printed == 0 && end.is_none());
+                // Without --follow, --timeout waits for the first message only.
+                let may_wait = self.args.follow
+                    || (self.args.timeout.is_some() && self.printed == 0 && self.end.is_none());
                 if !may_wait {
-                    break;
+                    return Ok(Step::Stop);
                 }
-                r = reader.read(timeout);
+                match self.reader.read_timeout(self.args.wait()) {
+                    Ok(msg) => Ok(msg),
+                    Err(ReadTimeoutError::Failed(e)) => Err(e),
+                    Err(_) => {
+                        self.timed_out = !self.args.follow;
+                        return Ok(Step::Stop);
+                    }
+                }
             }
-            match r {
-                Ok(msg) => {
-                    print_msg(out, format, &msg)?;
-                    printed += 1;
-                    if follow {
-                        out.flush()?;
-                    }
-                }
-                Err(ReadError::Empty) => break,
-                Err(ReadError::TimedOut) => {
-                    timed_out = !follow;
-                    break;
-                }
-                Err(ReadError::Lagged {
-                    missed_count,
-                    resumed_at,
-                }) => {
-                    if format == Format::Json {
-                        writeln!(
-                            out,
-                            "{}",
-                            json!({"missed": missed_count, "resumed_at": resumed_at.0})
-                        )?;
-                    } else {
-                        out.flush()?;
-                        errln!(
-                            "fmq: warning: reader lagged: missed {missed_count} messages, \
-                             resuming at id {resumed_at}"
-                        );
-                    }
-                }
-                Err(e @ ReadError::Unregistered { .. }) => {
+        };
+        let step = match got {
+            Ok(msg) => {
+                print_msg(out, self.args.format, &msg)?;
+                self.printed += 1;
+                if self.args.follow {
                     out.flush()?;
-                    errln!("fmq: warning: {e}");
-                    if let Some(name) = register {
-                        let at = reader
-                            .register(name)
-                            .with_context(|| format!("registering again as {name:?}"))?;
-                        errln!("fmq: registered again as {name:?} at id {at}");
-                    }
                 }
-                Err(e) if e.is_skipped_message() => {
-                    corrupt += 1;
-                    out.flush()?;
-                    errln!("fmq: warning: skipped: {e}");
-                }
-                Err(
-                    e @ (ReadError::Replaced | ReadError::Removed | ReadError::GenerationChanged),
-                ) if follow => {
-                    out.flush()?;
-                    errln!(
-                        "fmq: warning: {e}; waiting for the queue and reading it from its start"
-                    );
-                    let opts = ReaderOptions {
-                        start: StartAt::Oldest,
-                        ..ReaderOptions::default()
-                    };
-                    reader = match Reader::open_wait(queue, opts, timeout) {
-                        Ok(r) => r,
-                        Err(OpenError::NotFound { .. }) => break,
-                        Err(e) => return Err(e.into()),
-                    };
-                    if let Some(name) = register {
-                        reader
-                            .register(name)
-                            .with_context(|| format!("registering as {name:?}"))?;
-                    }
-                }
-                Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {queue}"))),
+                Step::Continue
             }
-            if !follow && end.is_none() && printed > 0 {
-                end = Some(reader.youngest_id().0);
+            Err(e) => self.report(out, e)?,
+        };
+        if !self.args.follow && self.end.is_none() && self.printed > 0 {
+            self.end = Some(self.reader.youngest_id().0);
+        }
+        Ok(step)
+    }
+
+    /// A read error: a lag or a skipped message is printed and reading goes on; a queue
+    /// replaced or removed under `--follow` is waited for and read again from its start.
+    fn report(&mut self, out: &mut dyn Write, e: ReadError) -> anyhow::Result<Step> {
+        match e {
+            ReadError::Lagged(lag) => {
+                if self.args.format == Format::Json {
+                    let v = json!({"missed": lag.missed_count, "resumed_at": lag.resumed_at.0});
+                    writeln!(out, "{v}")?;
+                } else {
+                    out.flush()?;
+                    errln!("fmq: warning: reader lagged: {lag}");
+                }
+            }
+            ReadError::Unregistered { .. } => {
+                out.flush()?;
+                errln!("fmq: warning: {e}");
+                self.register(true)?;
+            }
+            e if e.is_skipped_message() => {
+                self.corrupt += 1;
+                out.flush()?;
+                errln!("fmq: warning: skipped: {e}");
+            }
+            e if e.is_fatal() && self.args.follow => {
+                out.flush()?;
+                errln!("fmq: warning: {e}; waiting for the queue and reading it from its start");
+                return self.reopen();
+            }
+            e => {
+                let queue = self.queue;
+                return Err(anyhow::Error::new(e).context(format!("reading {queue}")));
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    fn reopen(&mut self) -> anyhow::Result<Step> {
+        let opts = ReaderOptions {
+            start: StartAt::Oldest,
+            ..ReaderOptions::default()
+        };
+        self.reader = match Reader::open_timeout(self.queue, &opts, self.args.wait()) {
+            Ok(r) => r,
+            Err(OpenError::NotFound { .. }) => return Ok(Step::Stop),
+            Err(e) => return Err(e.into()),
+        };
+        self.register(false)?;
+        Ok(Step::Continue)
+    }
+}
+
+pub fn read(queue: &str, args: &ReadArgs) -> anyhow::Result<ExitCode> {
+    let reader = open_reader(queue, args)?;
+    let mut s = ReadSession {
+        queue,
+        args,
+        reader,
+        printed: 0,
+        corrupt: 0,
+        timed_out: false,
+        end: None,
+    };
+    s.register(false)?;
+    with_stdout(|out| {
+        while !s.done() {
+            if let Step::Stop = s.step(out)? {
+                break;
             }
         }
         Ok(())
     })?;
-    if timed_out {
+    if s.timed_out {
         bail!(
             "no message arrived in {queue} within {} s",
-            timeout.unwrap_or_default().as_secs_f64()
+            args.wait().as_secs_f64()
         );
     }
-    if corrupt > 0 {
-        bail!("{corrupt} corrupt messages were skipped in {queue} (see `fmq check`)");
+    if s.corrupt > 0 {
+        bail!(
+            "{} corrupt messages were skipped in {queue} (see `fmq check`)",
+            s.corrupt
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -272,7 +331,7 @@ fn writer_line(info: &QueueInfo) -> String {
 
 /// A registry record's state for `fmq info`.
 fn reader_state(r: &fmq::RegisteredReader) -> &'static str {
-    if r.record.is_dropped() {
+    if r.dropped {
         "dropped"
     } else if !r.alive {
         "dead"
@@ -282,192 +341,199 @@ fn reader_state(r: &fmq::RegisteredReader) -> &'static str {
 }
 
 pub fn info(queue: &str, with_slots: bool, as_json: bool) -> anyhow::Result<ExitCode> {
-    let i = fmq::queue::info(queue, with_slots)?;
-    let h = &i.header;
-    let slot_json = |index: usize, s: &fmq::Slot| {
-        json!({
-            "index": index, "stamp": s.stamp, "buf_pos": s.buf_pos,
-            "stored_len": s.stored_len, "raw_len": s.raw_len,
-            "time_ns": s.time_ns, "type": s.msg_type, "subtype": s.subtype,
-            "flags": s.flags, "crc32c": s.crc32c,
-        })
+    let i = fmq::info(queue)?;
+    let slots = if with_slots {
+        Some(fmq::slots(queue)?)
+    } else {
+        None
     };
-    let slots = i.slots.as_ref();
     with_stdout(|out| {
         if as_json {
-            let (open, pid, alive) = match i.writer {
-                WriterStatus::Closed { last_pid } => (false, last_pid, false),
-                WriterStatus::Open { pid, alive } => (true, pid, alive),
-            };
-            let mut v = json!({
-                "queue": i.queue,
-                "backend": i.backend,
-                "files": i.files.iter().map(|(p, n)| json!({"path": p, "size": n})).collect::<Vec<_>>(),
-                "lock_file": i.lock_file,
-                "lock_pid": i.lock_pid,
-                "version": h.version,
-                "generation": h.generation,
-                "creation_time_ns": h.creation_time_ns,
-                "slots_count": h.slots_count,
-                "buf_size_bytes": h.buf_size_bytes,
-                "max_message_bytes": i.layout.max_message_bytes(),
-                "compression": i.compression.to_string(),
-                "writer": {"open": open, "pid": pid, "alive": alive, "epoch": h.writer_epoch},
-                "oldest_id": h.oldest_id,
-                "youngest_id": h.youngest_id,
-                "present_count": i.present_count,
-                "bytes_used": i.bytes_used,
-                "write_pos": h.write_pos,
-                "flushed_id": h.flushed_id,
-                "blocking": i.blocking,
-                "readers_max": h.readers_max,
-                "reader_timeout_ms": h.reader_timeout_ms,
-                "readers_dropped": h.readers_dropped,
-                "readers": i.readers.iter().map(|r| json!({
-                    "index": r.record.index,
-                    "name": String::from_utf8_lossy(r.record.name()),
-                    "pid": r.record.pid(),
-                    "state": reader_state(r),
-                    "cursor": r.record.cursor,
-                    "lag": r.lag,
-                    "heartbeat_age_ms": r.heartbeat_age_ms,
-                })).collect::<Vec<_>>(),
-            });
+            let mut v = info_json(&i);
             if let Some(s) = &slots {
-                v["slots"] = s
-                    .iter()
-                    .enumerate()
-                    .map(|(index, sl)| slot_json(index, sl))
-                    .collect::<Vec<_>>()
-                    .into();
+                v["slots"] = s.iter().enumerate().map(|(i, s)| slot_json(i, s)).collect();
             }
             writeln!(out, "{v}")?;
             return Ok(());
         }
-        let kind = if i.backend == "shm" {
-            "shared memory"
-        } else {
-            "files"
-        };
-        writeln!(out, "queue        {} ({kind})", i.queue)?;
-        for (p, n) in &i.files {
-            writeln!(out, "file         {} ({})", p.display(), human_bytes(*n))?;
-        }
-        writeln!(
-            out,
-            "format       version {}, generation {}, created {}",
-            h.version,
-            h.generation,
-            utc(h.creation_time_ns as i64)
-        )?;
-        writeln!(
-            out,
-            "layout       {} slots, {} buffer, max message {}, compression {}",
-            h.slots_count,
-            human_bytes(h.buf_size_bytes),
-            human_bytes(i.layout.max_message_bytes()),
-            i.compression
-        )?;
-        writeln!(
-            out,
-            "writer       {}, epoch {}",
-            writer_line(&i),
-            h.writer_epoch
-        )?;
-        match i.lock_pid {
-            Some(p) => writeln!(
-                out,
-                "lock         {} (last locked by pid {p})",
-                i.lock_file.display()
-            )?,
-            None => writeln!(out, "lock         {} (never locked)", i.lock_file.display())?,
-        }
-        writeln!(
-            out,
-            "messages     {} present (oldest id {}, youngest id {}, flushed up to id {})",
-            i.present_count, h.oldest_id, h.youngest_id, h.flushed_id
-        )?;
-        let pct = if h.buf_size_bytes > 0 {
-            100.0 * i.bytes_used as f64 / h.buf_size_bytes as f64
-        } else {
-            0.0
-        };
-        writeln!(
-            out,
-            "buffer       {} of {} in use ({pct:.1}%), write position {}",
-            human_bytes(i.bytes_used),
-            human_bytes(h.buf_size_bytes),
-            h.write_pos
-        )?;
-        if h.readers_max > 0 {
-            let mode = if i.blocking { "blocking" } else { "lossy" };
-            writeln!(
-                out,
-                "readers      {mode}; {} of {} records in use; reader timeout {} ms; {} \
-                 dropped as dead",
-                i.readers.iter().filter(|r| r.record.is_live()).count(),
-                h.readers_max,
-                h.reader_timeout_ms,
-                h.readers_dropped
-            )?;
-            for r in &i.readers {
-                writeln!(
-                    out,
-                    "  reader {:>3} {:<20} pid {:>7} {:<8} next id {:>10} lag {:>8} \
-                     heartbeat {} ms ago",
-                    r.record.index,
-                    format!("{:?}", String::from_utf8_lossy(r.record.name())),
-                    r.record.pid(),
-                    reader_state(r),
-                    r.record.cursor,
-                    r.lag,
-                    r.heartbeat_age_ms
-                )?;
-            }
+        info_text(out, &i)?;
+        if i.header.readers_max > 0 {
+            readers_text(out, &i)?;
         }
         if let Some(s) = &slots {
-            writeln!(
-                out,
-                "{:>6} {:>12} {:>14} {:>9} {:>9} {:>6} {:>7} {:>30} {:>5} {:>10}",
-                "slot",
-                "stamp",
-                "buf_pos",
-                "len",
-                "raw_len",
-                "type",
-                "subtype",
-                "time",
-                "flags",
-                "crc32c"
-            )?;
-            for (index, sl) in s.iter().enumerate() {
-                if sl.stamp == 0 {
-                    writeln!(out, "{index:>6} {:>12}", "empty")?;
-                    continue;
-                }
-                writeln!(
-                    out,
-                    "{:>6} {:>12} {:>14} {:>9} {:>9} {:>6} {:>7} {:>30} {:>5} {:#010x}",
-                    index,
-                    sl.stamp,
-                    sl.buf_pos,
-                    sl.stored_len,
-                    sl.raw_len,
-                    sl.msg_type,
-                    sl.subtype,
-                    utc(sl.time_ns),
-                    sl.flags,
-                    sl.crc32c
-                )?;
-            }
+            slots_text(out, s)?;
         }
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
+fn slot_json(index: usize, s: &fmq::Slot) -> serde_json::Value {
+    json!({
+        "index": index, "stamp": s.stamp, "buf_pos": s.buf_pos,
+        "stored_len": s.stored_len, "raw_len": s.raw_len,
+        "time_ns": s.time_ns, "type": s.msg_type, "subtype": s.subtype,
+        "flags": s.flags, "crc32c": s.crc32c,
+    })
+}
+
+fn info_json(i: &QueueInfo) -> serde_json::Value {
+    let h = &i.header;
+    let (open, pid, alive) = match i.writer {
+        WriterStatus::Closed { last_pid } => (false, last_pid, false),
+        WriterStatus::Open { pid, alive } => (true, pid, alive),
+    };
+    let millis = |d: Duration| d.as_millis() as u64;
+    json!({
+        "queue": i.queue.spec(),
+        "backend": if i.queue.is_shared_memory() { "shm" } else { "file" },
+        "files": i.files.iter().map(|(p, n)| json!({"path": p, "size": n})).collect::<Vec<_>>(),
+        "lock_file": i.queue.lock_path(),
+        "lock_pid": i.lock_pid,
+        "version": h.version,
+        "generation": h.generation,
+        "creation_time_ns": h.creation_time_ns,
+        "slots_count": h.slots_count,
+        "buf_size_bytes": h.buf_size_bytes,
+        "max_message_bytes": i.layout.max_message_bytes(),
+        "compression": i.compression.to_string(),
+        "writer": {"open": open, "pid": pid, "alive": alive, "epoch": h.writer_epoch},
+        "oldest_id": h.oldest_id,
+        "youngest_id": h.youngest_id,
+        "present_count": i.present_count,
+        "bytes_used": i.bytes_used,
+        "write_pos": h.write_pos,
+        "flushed_id": h.flushed_id,
+        "blocking": i.blocking,
+        "readers_max": h.readers_max,
+        "reader_timeout_ms": h.reader_timeout_ms,
+        "readers_dropped": h.readers_dropped,
+        "readers": i.readers.iter().map(|r| json!({
+            "index": r.index,
+            "name": r.name,
+            "pid": r.pid,
+            "state": reader_state(r),
+            "cursor": r.cursor.0,
+            "lag": r.lag,
+            "heartbeat_age_ms": millis(r.heartbeat_age),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn info_text(out: &mut dyn Write, i: &QueueInfo) -> anyhow::Result<()> {
+    let h = &i.header;
+    let kind = if i.queue.is_shared_memory() {
+        "shared memory"
+    } else {
+        "files"
+    };
+    writeln!(out, "queue        {} ({kind})", i.queue)?;
+    for (p, n) in &i.files {
+        writeln!(out, "file         {} ({})", p.display(), human_bytes(*n))?;
+    }
+    let created = utc(h.creation_time_ns as i64);
+    writeln!(
+        out,
+        "format       version {}, generation {}, created {created}",
+        h.version, h.generation
+    )?;
+    writeln!(
+        out,
+        "layout       {} slots, {} buffer, max message {}, compression {}",
+        h.slots_count,
+        human_bytes(h.buf_size_bytes),
+        human_bytes(i.layout.max_message_bytes()),
+        i.compression
+    )?;
+    writeln!(
+        out,
+        "writer       {}, epoch {}",
+        writer_line(i),
+        h.writer_epoch
+    )?;
+    let lock = i.queue.lock_path().display();
+    match i.lock_pid {
+        Some(p) => writeln!(out, "lock         {lock} (last locked by pid {p})")?,
+        None => writeln!(out, "lock         {lock} (never locked)")?,
+    }
+    writeln!(
+        out,
+        "messages     {} present (oldest id {}, youngest id {}, flushed up to id {})",
+        i.present_count, h.oldest_id, h.youngest_id, h.flushed_id
+    )?;
+    let pct = if h.buf_size_bytes > 0 {
+        100.0 * i.bytes_used as f64 / h.buf_size_bytes as f64
+    } else {
+        0.0
+    };
+    writeln!(
+        out,
+        "buffer       {} of {} in use ({pct:.1}%), write position {}",
+        human_bytes(i.bytes_used),
+        human_bytes(h.buf_size_bytes),
+        h.write_pos
+    )?;
+    Ok(())
+}
+
+fn readers_text(out: &mut dyn Write, i: &QueueInfo) -> anyhow::Result<()> {
+    let h = &i.header;
+    let mode = if i.blocking { "blocking" } else { "lossy" };
+    writeln!(
+        out,
+        "readers      {mode}; {} of {} records in use; reader timeout {} ms; {} dropped as dead",
+        i.readers.iter().filter(|r| !r.dropped).count(),
+        h.readers_max,
+        h.reader_timeout_ms,
+        h.readers_dropped
+    )?;
+    for r in &i.readers {
+        writeln!(
+            out,
+            "  reader {:>3} {:<20} pid {:>7} {:<8} next id {:>10} lag {:>8} heartbeat {} ms ago",
+            r.index,
+            format!("{:?}", r.name),
+            r.pid,
+            reader_state(r),
+            r.cursor,
+            r.lag,
+            r.heartbeat_age.as_millis()
+        )?;
+    }
+    Ok(())
+}
+
+fn slots_text(out: &mut dyn Write, slots: &[fmq::Slot]) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:>6} {:>12} {:>14} {:>9} {:>9} {:>6} {:>7} {:>30} {:>5} {:>10}",
+        "slot", "stamp", "buf_pos", "len", "raw_len", "type", "subtype", "time", "flags", "crc32c"
+    )?;
+    for (index, sl) in slots.iter().enumerate() {
+        if sl.stamp == 0 {
+            writeln!(out, "{index:>6} {:>12}", "empty")?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{:>6} {:>12} {:>14} {:>9} {:>9} {:>6} {:>7} {:>30} {:>5} {:#010x}",
+            index,
+            sl.stamp,
+            sl.buf_pos,
+            sl.stored_len,
+            sl.raw_len,
+            sl.msg_type,
+            sl.subtype,
+            utc(sl.time_ns),
+            sl.flags,
+            sl.crc32c
+        )?;
+    }
+    Ok(())
+}
+
 pub fn check(queue: &str) -> anyhow::Result<ExitCode> {
-    let report = fmq::queue::check(queue)?;
+    let report = fmq::check(queue)?;
     for w in &report.warnings {
         outln!("warning: {w}")?;
     }
@@ -490,7 +556,7 @@ pub fn check(queue: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub fn clear(queue: &str) -> anyhow::Result<ExitCode> {
-    if fmq::queue::clear(queue)? {
+    if fmq::clear(queue)? {
         outln!("cleared the writer mark of {queue}")?;
     } else {
         outln!("the writer mark of {queue} was not set; nothing to clear")?;
@@ -499,8 +565,15 @@ pub fn clear(queue: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub fn remove(queue: &str, force: bool) -> anyhow::Result<ExitCode> {
-    match fmq::queue::remove(queue, force) {
-        Err(e @ OpenError::Locked { .. }) => bail!("{e} (use --force to remove it anyway)"),
+    let removed = if force {
+        fmq::force_remove(queue)
+    } else {
+        fmq::remove(queue)
+    };
+    match removed {
+        Err(e @ AdminError::Open(OpenError::Locked { .. })) => {
+            bail!("{e} (use --force to remove it anyway)")
+        }
         other => other?,
     }
     outln!("removed {queue}")?;

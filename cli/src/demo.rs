@@ -6,7 +6,7 @@
 //! derived from the id, CRC checked by the protocol), counts what it missed from `Lagged`,
 //! and measures writer-to-reader latency from the message's time stamp.
 //!
-//! Children report JSON lines on stdout; the coordinator prints progress every second and a
+//! Children report [`Report`]s, one JSON line each, on stdout; the coordinator prints progress every second and a
 //! final summary: sent, received, missed, corrupt (must be 0), throughput, latency
 //! percentiles, and whether received + missed = sent for every reader. Ctrl-C stops the
 //! writer early (every process sees SIGINT; the writer writes its end marker, readers drain)
@@ -20,11 +20,15 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use fmq::{now_ns, CreateOptions, ReadError, Reader, ReaderOptions, StartAt, Writer};
-use serde_json::{json, Value};
+use fmq::{
+    now_ns, CreateError, CreateOptions, ReadError, ReadTimeoutError, Reader, ReaderOptions,
+    StartAt, Writer, WriterOptions,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::util::{
     errln, human_bytes, human_count, human_ns, outln, parse_secs, parse_size, Histogram,
+    SparseHistogram,
 };
 
 const DATA_TYPE: i32 = 1;
@@ -87,9 +91,38 @@ pub struct ReaderArgs {
     register: Option<String>,
 }
 
-fn emit(v: Value) {
+/// What a demo child tells the coordinator: one JSON line on its stdout each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+enum Report {
+    /// A reader is attached (and registered, in blocking mode).
+    Ready,
+    /// The writer's progress.
+    Sent { sent: u64 },
+    /// The writer wrote its end marker.
+    WriterDone { sent: u64, seconds: f64 },
+    /// A reader's progress.
+    Received {
+        received: u64,
+        missed: u64,
+        corrupt: u64,
+    },
+    /// A reader's result.
+    ReaderDone {
+        ended: bool,
+        received: u64,
+        missed: u64,
+        corrupt: u64,
+        last_id: u64,
+        latency: SparseHistogram,
+    },
+}
+
+fn emit(report: &Report) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    if let Ok(line) = serde_json::to_string(report) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = out.flush();
 }
 
@@ -129,7 +162,7 @@ pub fn writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let mut w = Writer::open(&args.queue)?;
+    let mut w = Writer::open(&args.queue, &WriterOptions::default())?;
     let size = args.size as usize;
     let mut payload = vec![0xa5u8; size];
     let duration = Duration::from_secs_f64(args.seconds);
@@ -153,7 +186,7 @@ pub fn writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
         }
         let now = Instant::now();
         if now >= next_report {
-            emit(json!({"sent": sent}));
+            emit(&Report::Sent { sent });
             next_report = now + REPORT_EVERY;
         }
         // ORDERING: Relaxed: a stop request; it publishes no other data.
@@ -163,53 +196,43 @@ pub fn writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
     }
     let seconds = t0.elapsed().as_secs_f64();
     w.write(END_TYPE, 0, &sent.to_le_bytes())?;
-    emit(json!({"final": true, "sent": sent, "seconds": seconds}));
+    emit(&Report::WriterDone { sent, seconds });
     Ok(ExitCode::SUCCESS)
 }
 
 /// A reader process.
 pub fn reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_flag()?;
-    let size = args.size as usize;
-    let mut r = Reader::open(
-        &args.queue,
-        ReaderOptions {
-            start: StartAt::Oldest,
-            ..ReaderOptions::default()
-        },
-    )?;
+    let opts = ReaderOptions {
+        start: StartAt::Oldest,
+        ..ReaderOptions::default()
+    };
+    let mut r = Reader::open(&args.queue, &opts)?;
     if let Some(name) = &args.register {
         r.register(name)?;
     }
-    emit(json!({"ready": true}));
-    let mut hist = Histogram::default();
-    let (mut received, mut missed, mut corrupt) = (0u64, 0u64, 0u64);
-    let mut last_id = 0u64;
+    emit(&Report::Ready);
+    let mut tally = Tally {
+        size: args.size as usize,
+        ..Tally::default()
+    };
     let mut idle_since: Option<Instant> = None;
     let mut next_report = Instant::now() + REPORT_EVERY;
-    let mut ended = false;
     let mut since_report = 0u32;
     loop {
-        match r.read(Some(Duration::from_millis(100))) {
+        match r.read_timeout(Duration::from_millis(100)) {
             Ok(msg) => {
                 idle_since = None;
-                let id = msg.meta.id.0;
-                if id <= last_id {
-                    corrupt += 1; // ids must strictly increase (invariant 4)
-                }
-                last_id = id;
-                if msg.meta.msg_type == END_TYPE {
-                    ended = true;
+                if tally.message(&msg) {
                     break;
                 }
-                if msg.meta.msg_type != DATA_TYPE || !verify(msg.data, id, size) {
-                    corrupt += 1;
-                }
-                received += 1;
-                hist.record((now_ns() - msg.meta.time_ns).max(0) as u64);
             }
-            Err(ReadError::Lagged { missed_count, .. }) => missed += missed_count,
-            Err(ReadError::TimedOut) => {
+            Err(ReadTimeoutError::Failed(ReadError::Lagged(lag))) => {
+                tally.missed += lag.missed_count
+            }
+            Err(ReadTimeoutError::Failed(e)) if e.is_fatal() => return Err(e.into()),
+            Err(ReadTimeoutError::Failed(_)) => tally.corrupt += 1,
+            Err(_) => {
                 let idle = *idle_since.get_or_insert_with(Instant::now);
                 // ORDERING: Relaxed: a stop request; it publishes no other data.
                 let limit = if stop.load(Ordering::Relaxed) { 2 } else { 15 };
@@ -217,32 +240,91 @@ pub fn reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
-            Err(e) if e.is_recoverable() => corrupt += 1,
-            Err(e) => return Err(e.into()),
         }
         since_report += 1;
         if since_report >= 1024 || idle_since.is_some() {
             since_report = 0;
             let now = Instant::now();
             if now >= next_report {
-                emit(json!({"received": received, "missed": missed, "corrupt": corrupt}));
+                emit(&tally.progress());
                 next_report = now + REPORT_EVERY;
             }
         }
     }
-    emit(json!({
-        "final": true, "ended": ended, "received": received, "missed": missed,
-        "corrupt": corrupt, "last_id": last_id, "latency": hist.to_json(),
-    }));
+    emit(&tally.done());
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a demo reader has seen.
+#[derive(Default)]
+struct Tally {
+    size: usize,
+    received: u64,
+    missed: u64,
+    corrupt: u64,
+    last_id: u64,
+    ended: bool,
+    latency: Histogram,
+}
+
+impl Tally {
+    /// Checks and counts one message; true at the writer's end marker.
+    fn message(&mut self, msg: &fmq::MessageRef<'_>) -> bool {
+        let id = msg.meta.id.0;
+        if id <= self.last_id {
+            self.corrupt += 1; // ids must strictly increase (invariant 4)
+        }
+        self.last_id = id;
+        if msg.meta.msg_type == END_TYPE {
+            self.ended = true;
+            return true;
+        }
+        if msg.meta.msg_type != DATA_TYPE || !verify(msg.payload, id, self.size) {
+            self.corrupt += 1;
+        }
+        self.received += 1;
+        self.latency
+            .record((now_ns() - msg.meta.time_ns).max(0) as u64);
+        false
+    }
+
+    fn progress(&self) -> Report {
+        Report::Received {
+            received: self.received,
+            missed: self.missed,
+            corrupt: self.corrupt,
+        }
+    }
+
+    fn done(&self) -> Report {
+        Report::ReaderDone {
+            ended: self.ended,
+            received: self.received,
+            missed: self.missed,
+            corrupt: self.corrupt,
+            last_id: self.last_id,
+            latency: self.latency.to_sparse(),
+        }
+    }
+}
+
+/// A reader's last progress report, and its result once it sent one.
 #[derive(Default, Clone)]
 struct Progress {
     received: u64,
     missed: u64,
     corrupt: u64,
-    final_: Option<Value>,
+    done: Option<ReaderDone>,
+}
+
+/// A reader's result ([`Report::ReaderDone`]).
+#[derive(Clone)]
+struct ReaderDone {
+    ended: bool,
+    received: u64,
+    missed: u64,
+    corrupt: u64,
+    latency: SparseHistogram,
 }
 
 fn spawn(args: &[String]) -> anyhow::Result<Child> {
@@ -256,26 +338,34 @@ fn spawn(args: &[String]) -> anyhow::Result<Child> {
         .context("starting a demo process")
 }
 
-/// Forwards a child's JSON lines to the coordinator as (who, value); `who` is the reader
-/// index, or `usize::MAX` for the writer. End of output is sent as `Value::Null`.
-fn forward(child: &mut Child, who: usize, tx: mpsc::Sender<(usize, Value)>) {
+/// Who sent a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Reader(usize),
+    Writer,
+}
+
+/// A child's report, or the end of its output (`None`).
+type Event = (Who, Option<Report>);
+
+/// Forwards a child's reports to the coordinator; the end of its output is sent as `None`.
+/// A line that is not a report (a child's bug) is ignored.
+fn forward(child: &mut Child, who: Who, tx: mpsc::Sender<Event>) {
     let Some(out) = child.stdout.take() else {
         return;
     };
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if tx.send((who, v)).is_err() {
+            if let Ok(report) = serde_json::from_str::<Report>(&line) {
+                if tx.send((who, Some(report))).is_err() {
                     return;
                 }
             }
         }
-        let _ = tx.send((who, Value::Null));
+        let _ = tx.send((who, None));
     });
 }
-
-const WRITER: usize = usize::MAX;
 
 /// The coordinator.
 pub fn run(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -300,7 +390,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(w); // the writer process takes the lock; this process never holds it
     let result = coordinate(&args, &queue, &stop);
     if own_queue && !args.keep {
-        let _ = fmq::queue::remove(&queue, true);
+        let _ = fmq::force_remove(&queue);
     }
     result
 }
@@ -312,13 +402,13 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
     let opts = |buf_size_bytes| CreateOptions {
         slots_count: args.slots,
         buf_size_bytes,
-        force: own_queue,
+        replace: own_queue,
         blocking: args.blocking,
         readers_max: if args.blocking { args.readers } else { 0 },
         ..CreateOptions::default()
     };
     match Writer::create(queue, &opts(args.buffer)) {
-        Err(e @ fmq::OpenError::NoSpace { free, needed, .. }) => {
+        Err(e @ CreateError::NoSpace { free, needed, .. }) => {
             const MIN_BUFFER: u64 = 1 << 20;
             let overhead = needed.saturating_sub(args.buffer);
             let fit = (free.saturating_sub(overhead) / 2) & !0xfff;
@@ -333,26 +423,78 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
 }
 
 fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
-    let n = args.readers as usize;
+    print_banner(args, queue)?;
+    let (tx, rx) = mpsc::channel();
+    let mut children = start_readers(args, queue, &tx, &rx)?;
+    let mut wchild = spawn(&[
+        "demo-writer".into(),
+        queue.into(),
+        "--seconds".into(),
+        args.seconds.to_string(),
+        "--size".into(),
+        args.size.to_string(),
+        "--rate".into(),
+        args.rate.to_string(),
+    ])?;
+    forward(&mut wchild, Who::Writer, tx);
+    let wstdin = wchild.stdin.take();
+    children.push(wchild);
+    // A read-only observer: `sent` for progress lines is the queue's commit point.
+    let opts = ReaderOptions {
+        wait: fmq::WaitStrategy::poll(Duration::from_millis(1)),
+        ..ReaderOptions::default()
+    };
+    let observer = Reader::open(queue, &opts)?;
+    let mut demo = Demo {
+        readers: vec![Progress::default(); args.readers as usize],
+        writer_done: None,
+        sent: 0,
+        interrupted: false,
+        t0: Instant::now(),
+        last_sent: (Instant::now(), 0),
+    };
+    demo.watch(&rx, &observer, stop, wstdin)?;
+    let mut failed_children = 0;
+    for mut c in children {
+        match wait_timeout(&mut c, Duration::from_secs(10)) {
+            Some(s) if s.success() => {}
+            _ => failed_children += 1,
+        }
+    }
+    summarize(args, &demo, failed_children)
+}
+
+fn print_banner(args: &DemoArgs, queue: &str) -> anyhow::Result<()> {
+    let registered = if args.blocking {
+        " (registered: blocking mode)"
+    } else {
+        ""
+    };
+    let rate = if args.rate > 0 {
+        format!("{} msg/s", args.rate)
+    } else {
+        "as fast as possible".into()
+    };
     outln!(
-        "fmq demo: 1 writer process, {n} reader processes{}, {}-byte messages, {} for {} s on \
-         {queue} ({} slots, {} buffer)",
-        if args.blocking {
-            " (registered: blocking mode)"
-        } else {
-            ""
-        },
+        "fmq demo: 1 writer process, {} reader processes{registered}, {}-byte messages, {rate} \
+         for {} s on {queue} ({} slots, {} buffer)",
+        args.readers,
         args.size,
-        if args.rate > 0 {
-            format!("{} msg/s", args.rate)
-        } else {
-            "as fast as possible".into()
-        },
         args.seconds,
         args.slots,
         human_bytes(args.buffer)
     )?;
-    let (tx, rx) = mpsc::channel();
+    Ok(())
+}
+
+/// Starts the reader processes and waits until every one is attached.
+fn start_readers(
+    args: &DemoArgs,
+    queue: &str,
+    tx: &mpsc::Sender<Event>,
+    rx: &mpsc::Receiver<Event>,
+) -> anyhow::Result<Vec<Child>> {
+    let n = args.readers as usize;
     let mut children: Vec<Child> = Vec::new();
     for i in 0..n {
         let mut argv: Vec<String> = vec![
@@ -365,7 +507,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
             argv.extend(["--register".into(), format!("demo-r{i}")]);
         }
         let mut c = spawn(&argv)?;
-        forward(&mut c, i, tx.clone());
+        forward(&mut c, Who::Reader(i), tx.clone());
         children.push(c);
     }
     let mut ready = 0;
@@ -373,116 +515,128 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
     while ready < n {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok((_, v)) if v["ready"] == true => ready += 1,
-            Ok((_, Value::Null)) | Err(_) => {
+            Ok((_, Some(Report::Ready))) => ready += 1,
+            Ok((_, None)) | Err(_) => {
                 kill_all(&mut children);
                 bail!("a demo reader failed to start");
             }
             Ok(_) => {}
         }
     }
-    let mut wchild = spawn(&[
-        "demo-writer".into(),
-        queue.into(),
-        "--seconds".into(),
-        args.seconds.to_string(),
-        "--size".into(),
-        args.size.to_string(),
-        "--rate".into(),
-        args.rate.to_string(),
-    ])?;
-    forward(&mut wchild, WRITER, tx);
-    let mut wstdin: Option<ChildStdin> = wchild.stdin.take();
-    children.push(wchild);
+    Ok(children)
+}
 
-    // A read-only observer: `sent` for progress lines is the queue's commit point.
-    let observer = Reader::open(
-        queue,
-        ReaderOptions {
-            wait: fmq::WaitStrategy::poll(Duration::from_millis(1)),
-            ..ReaderOptions::default()
-        },
-    )?;
-    let t0 = Instant::now();
-    let mut readers = vec![Progress::default(); n];
-    let mut sent = 0u64;
-    let mut writer_final: Option<Value> = None;
-    let mut open_streams = n + 1;
-    let mut next_print = t0 + Duration::from_secs(1);
-    let mut interrupted = false;
-    let mut last_sent = (t0, 0u64);
-    while open_streams > 0 {
-        // ORDERING: Relaxed: a stop request; it publishes no other data.
-        if stop.load(Ordering::Relaxed) && !interrupted {
-            interrupted = true;
-            wstdin = None; // tells the writer to stop
-            outln!("interrupted: stopping the writer, draining the readers")?;
-        }
-        let _ = &wstdin;
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((who, Value::Null)) => {
-                open_streams -= 1;
-                let _ = who;
+/// The coordinator's view of the run.
+struct Demo {
+    readers: Vec<Progress>,
+    writer_done: Option<(u64, f64)>,
+    sent: u64,
+    interrupted: bool,
+    t0: Instant,
+    last_sent: (Instant, u64),
+}
+
+impl Demo {
+    /// Takes reports until every child's output ended, printing progress every second.
+    /// Ctrl-C closes the writer's stdin, which tells it to stop.
+    fn watch(
+        &mut self,
+        rx: &mpsc::Receiver<Event>,
+        observer: &Reader,
+        stop: &AtomicBool,
+        mut wstdin: Option<ChildStdin>,
+    ) -> anyhow::Result<()> {
+        let mut open_streams = self.readers.len() + 1;
+        let mut next_print = self.t0 + Duration::from_secs(1);
+        while open_streams > 0 {
+            // ORDERING: Relaxed: a stop request; it publishes no other data.
+            if stop.load(Ordering::Relaxed) && !self.interrupted {
+                self.interrupted = true;
+                wstdin = None; // tells the writer to stop
+                outln!("interrupted: stopping the writer, draining the readers")?;
             }
-            Ok((WRITER, v)) => {
-                sent = v["sent"].as_u64().unwrap_or(sent);
-                if v["final"] == true {
-                    writer_final = Some(v);
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((_, None)) => open_streams -= 1,
+                Ok((who, Some(report))) => self.take(who, report),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            if self.writer_done.is_none() {
+                self.sent = self.sent.max(observer.youngest_id().0);
+                if now >= next_print {
+                    self.print_progress(now)?;
+                    next_print = now + Duration::from_secs(1);
                 }
             }
-            Ok((i, v)) => {
-                let p = &mut readers[i];
-                p.received = v["received"].as_u64().unwrap_or(p.received);
-                p.missed = v["missed"].as_u64().unwrap_or(p.missed);
-                p.corrupt = v["corrupt"].as_u64().unwrap_or(p.corrupt);
-                if v["final"] == true {
-                    p.final_ = Some(v);
+        }
+        drop(wstdin);
+        Ok(())
+    }
+
+    fn take(&mut self, who: Who, report: Report) {
+        match (who, report) {
+            (Who::Writer, Report::Sent { sent }) => self.sent = sent,
+            (Who::Writer, Report::WriterDone { sent, seconds }) => {
+                self.sent = sent;
+                self.writer_done = Some((sent, seconds));
+            }
+            (Who::Reader(i), r) => {
+                let Some(p) = self.readers.get_mut(i) else {
+                    return;
+                };
+                match r {
+                    Report::Received {
+                        received,
+                        missed,
+                        corrupt,
+                    } => (p.received, p.missed, p.corrupt) = (received, missed, corrupt),
+                    Report::ReaderDone {
+                        ended,
+                        received,
+                        missed,
+                        corrupt,
+                        latency,
+                        ..
+                    } => {
+                        (p.received, p.missed, p.corrupt) = (received, missed, corrupt);
+                        p.done = Some(ReaderDone {
+                            ended,
+                            received,
+                            missed,
+                            corrupt,
+                            latency,
+                        });
+                    }
+                    _ => {}
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            _ => {}
         }
-        let now = Instant::now();
-        if writer_final.is_none() {
-            sent = sent.max(observer.youngest_id().0);
-        }
-        if now >= next_print && writer_final.is_none() {
-            let rate = (sent - last_sent.1) as f64 / now.duration_since(last_sent.0).as_secs_f64();
-            last_sent = (now, sent);
-            let mut line = format!(
-                "{:5.1} s  sent {:>8} ({:>7} msg/s)",
-                now.duration_since(t0).as_secs_f64(),
-                human_count(sent as f64),
-                human_count(rate)
+    }
+
+    fn print_progress(&mut self, now: Instant) -> anyhow::Result<()> {
+        let (then, sent_then) = self.last_sent;
+        let rate = (self.sent - sent_then) as f64 / now.duration_since(then).as_secs_f64();
+        self.last_sent = (now, self.sent);
+        let mut line = format!(
+            "{:5.1} s  sent {:>8} ({:>7} msg/s)",
+            now.duration_since(self.t0).as_secs_f64(),
+            human_count(self.sent as f64),
+            human_count(rate)
+        );
+        for (i, p) in self.readers.iter().enumerate() {
+            line += &format!(
+                "  r{i} recv {:>7} missed {:>7}",
+                human_count(p.received as f64),
+                human_count(p.missed as f64)
             );
-            for (i, p) in readers.iter().enumerate() {
-                line += &format!(
-                    "  r{i} recv {:>7} missed {:>7}",
-                    human_count(p.received as f64),
-                    human_count(p.missed as f64)
-                );
-            }
-            let corrupt: u64 = readers.iter().map(|p| p.corrupt).sum();
-            line += &format!("  corrupt {corrupt}");
-            outln!("{line}")?;
-            next_print = now + Duration::from_secs(1);
         }
+        let corrupt: u64 = self.readers.iter().map(|p| p.corrupt).sum();
+        line += &format!("  corrupt {corrupt}");
+        outln!("{line}")?;
+        Ok(())
     }
-    drop(wstdin);
-    let mut failed_children = 0;
-    for mut c in children {
-        match wait_timeout(&mut c, Duration::from_secs(10)) {
-            Some(s) if s.success() => {}
-            _ => failed_children += 1,
-        }
-    }
-    summarize(
-        args,
-        &readers,
-        writer_final.as_ref(),
-        failed_children,
-        interrupted,
-    )
 }
 
 fn wait_timeout(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -507,20 +661,20 @@ fn kill_all(children: &mut [Child]) {
     }
 }
 
-fn summarize(
-    args: &DemoArgs,
-    readers: &[Progress],
-    writer_final: Option<&Value>,
-    failed_children: usize,
-    interrupted: bool,
-) -> anyhow::Result<ExitCode> {
-    let Some(wf) = writer_final else {
+fn summarize(args: &DemoArgs, demo: &Demo, failed_children: usize) -> anyhow::Result<ExitCode> {
+    let Some((sent, secs)) = demo.writer_done else {
         bail!("the demo writer did not finish (see its error above)");
     };
-    let sent = wf["sent"].as_u64().unwrap_or(0);
-    let secs = wf["seconds"].as_f64().unwrap_or(0.0).max(1e-9);
+    let secs = secs.max(1e-9);
     outln!("")?;
-    outln!("summary{}", if interrupted { " (interrupted)" } else { "" })?;
+    outln!(
+        "summary{}",
+        if demo.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )?;
     outln!(
         "  sent       {sent} messages in {secs:.2} s: {} msg/s, {}/s",
         human_count(sent as f64 / secs),
@@ -528,28 +682,26 @@ fn summarize(
     )?;
     let mut all = Histogram::default();
     let mut ok = failed_children == 0;
-    let blocking = args.blocking;
     let mut total_corrupt = 0;
-    for (i, p) in readers.iter().enumerate() {
-        let Some(f) = &p.final_ else {
+    for (i, p) in demo.readers.iter().enumerate() {
+        let Some(d) = &p.done else {
             outln!("  reader {i}   did not finish")?;
             ok = false;
             continue;
         };
-        let received = f["received"].as_u64().unwrap_or(0);
-        let missed = f["missed"].as_u64().unwrap_or(0);
-        let corrupt = f["corrupt"].as_u64().unwrap_or(0);
-        let ended = f["ended"] == true;
         let mut h = Histogram::default();
-        h.merge_json(&f["latency"]);
-        all.merge_json(&f["latency"]);
-        let accounted = ended && received + missed == sent;
+        h.merge(&d.latency);
+        all.merge(&d.latency);
+        let accounted = d.ended && d.received + d.missed == sent;
         // Blocking mode: a registered reader loses nothing (DESIGN invariant 9).
-        ok &= accounted && corrupt == 0 && !(blocking && missed > 0);
-        total_corrupt += corrupt;
+        ok &= accounted && d.corrupt == 0 && !(args.blocking && d.missed > 0);
+        total_corrupt += d.corrupt;
         outln!(
-            "  reader {i}   received {received}, missed {missed}, corrupt {corrupt}; \
-             received + missed {} sent; latency p50 {}  p99 {}  p99.9 {}  max {}",
+            "  reader {i}   received {}, missed {}, corrupt {}; received + missed {} sent; \
+             latency p50 {}  p99 {}  p99.9 {}  max {}",
+            d.received,
+            d.missed,
+            d.corrupt,
             if accounted { "=" } else { "!=" },
             human_ns(h.quantile(0.5)),
             human_ns(h.quantile(0.99)),

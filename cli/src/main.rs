@@ -302,12 +302,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             register,
         } => c::read(
             &queue,
-            from,
-            follow,
-            count,
-            timeout,
-            format,
-            register.as_deref(),
+            &c::ReadArgs {
+                from,
+                follow,
+                count,
+                timeout: timeout.map(Duration::from_secs_f64),
+                format,
+                register,
+            },
         ),
         Command::Mon {
             queue,

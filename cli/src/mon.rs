@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use fmq::{now_ns, OpenError, ReadError, Reader, ReaderOptions, StartAt};
+use fmq::{
+    now_ns, MessageRef, OpenError, ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt,
+};
 
 use crate::util::{errln, human_bytes, human_count, utc, with_stdout};
 use crate::MonMode;
@@ -15,17 +17,31 @@ fn open(queue: &str, start: StartAt) -> anyhow::Result<Reader> {
         start,
         ..ReaderOptions::default()
     };
-    match Reader::open(queue, opts) {
+    match Reader::open(queue, &opts) {
         Err(OpenError::NotFound { .. }) => {
             errln!("fmq: waiting for {queue} to be created");
             let opts = ReaderOptions {
                 start: StartAt::Oldest,
                 ..opts
             };
-            Ok(Reader::open_wait(queue, opts, None)?)
+            Ok(Reader::open_timeout(queue, &opts, Duration::MAX)?)
         }
         other => Ok(other?),
     }
+}
+
+/// One `fmq mon`: the reader and the current interval's counts.
+struct Monitor<'a> {
+    queue: &'a str,
+    mode: MonMode,
+    reader: Reader,
+    msgs: u64,
+    bytes: u64,
+    missed: u64,
+    corrupt: u64,
+    /// Lines printed (what `--count` counts).
+    lines: u64,
+    t0: Instant,
 }
 
 pub fn run(
@@ -36,115 +52,139 @@ pub fn run(
     count: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs_f64(interval_secs.max(0.001));
-    let mut reader = open(queue, if start { StartAt::Oldest } else { StartAt::End })?;
-    let mut msgs = 0u64;
-    let mut bytes = 0u64;
-    let mut missed = 0u64;
-    let mut corrupt = 0u64;
-    let mut lines = 0u64;
-    let mut t0 = Instant::now();
+    let reader = open(queue, if start { StartAt::Oldest } else { StartAt::End })?;
+    let mut m = Monitor {
+        queue,
+        mode,
+        reader,
+        msgs: 0,
+        bytes: 0,
+        missed: 0,
+        corrupt: 0,
+        lines: 0,
+        t0: Instant::now(),
+    };
     with_stdout(|out| loop {
-        if count.is_some_and(|c| lines >= c) {
+        if count.is_some_and(|c| m.lines >= c) {
             return Ok(());
         }
         let left = match mode {
-            MonMode::Summary => interval.saturating_sub(t0.elapsed()),
+            MonMode::Summary => interval.saturating_sub(m.t0.elapsed()),
             _ => Duration::from_secs(3600),
         };
-        let r = match reader.try_read() {
-            Err(ReadError::Empty) => {
-                out.flush()?;
-                reader.read(Some(left))
-            }
-            other => other,
-        };
-        match r {
-            Ok(msg) => {
-                msgs += 1;
-                bytes += msg.data.len() as u64;
-                match mode {
-                    MonMode::Summary => {}
-                    MonMode::Full => {
-                        lines += 1;
-                        let m = &msg.meta;
-                        let z = if m.is_compressed() {
-                            format!(" (stored {} lz4)", m.len)
-                        } else {
-                            String::new()
-                        };
-                        writeln!(
-                            out,
-                            "{}  id {}  type {}  subtype {}  len {}{z}",
-                            utc(m.time_ns),
-                            m.id,
-                            m.msg_type,
-                            m.subtype,
-                            msg.data.len()
-                        )?;
-                    }
-                    MonMode::Ascii => {
-                        lines += 1;
-                        out.write_all(String::from_utf8_lossy(msg.data).as_bytes())?;
-                        out.write_all(b"\n")?;
-                    }
-                }
-            }
-            Err(ReadError::Empty | ReadError::TimedOut) => {}
-            Err(ReadError::Lagged {
-                missed_count,
-                resumed_at,
-            }) => {
-                missed += missed_count;
-                if mode != MonMode::Summary {
-                    writeln!(
-                        out,
-                        "-- missed {missed_count} messages, resuming at id {resumed_at}"
-                    )?;
-                }
-            }
-            Err(e) if e.is_skipped_message() => {
-                corrupt += 1;
-                if mode != MonMode::Summary {
-                    writeln!(out, "-- skipped: {e}")?;
-                }
-            }
-            Err(e @ (ReadError::Replaced | ReadError::Removed | ReadError::GenerationChanged)) => {
-                out.flush()?;
-                errln!("fmq: warning: {e}; waiting for the queue");
-                reader = Reader::open_wait(
-                    queue,
-                    ReaderOptions {
-                        start: StartAt::Oldest,
-                        ..ReaderOptions::default()
-                    },
-                    None,
-                )?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        if mode == MonMode::Summary && t0.elapsed() >= interval {
-            let secs = t0.elapsed().as_secs_f64();
-            writeln!(
-                out,
-                "{}  msgs {:>9}  bytes {:>8}  rate {:>8} msg/s {:>8}/s  youngest {}  \
-                     missed {}  corrupt {}",
-                &utc(now_ns())[..19],
-                msgs,
-                human_bytes(bytes),
-                human_count(msgs as f64 / secs),
-                human_bytes((bytes as f64 / secs) as u64),
-                reader.youngest_id(),
-                missed,
-                corrupt
-            )?;
-            out.flush()?;
-            lines += 1;
-            msgs = 0;
-            bytes = 0;
-            missed = 0;
-            corrupt = 0;
-            t0 = Instant::now();
+        m.step(out, left)?;
+        if mode == MonMode::Summary && m.t0.elapsed() >= interval {
+            m.summary(out)?;
         }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+impl Monitor<'_> {
+    /// Reads (waiting at most `left`) and prints or counts what came.
+    fn step(&mut self, out: &mut dyn std::io::Write, left: Duration) -> anyhow::Result<()> {
+        let got = match self.reader.try_read() {
+            Ok(msg) => Ok(msg),
+            Err(fmq::TryReadError::Failed(e)) => Err(e),
+            Err(_) => {
+                out.flush()?;
+                match self.reader.read_timeout(left) {
+                    Ok(msg) => Ok(msg),
+                    Err(ReadTimeoutError::Failed(e)) => Err(e),
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        let e = match got {
+            Ok(msg) => {
+                self.msgs += 1;
+                self.bytes += msg.payload.len() as u64;
+                let lines = print_message(out, self.mode, &msg)?;
+                self.lines += lines;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        match e {
+            ReadError::Lagged(lag) => {
+                self.missed += lag.missed_count;
+                if self.mode != MonMode::Summary {
+                    writeln!(out, "-- {lag}")?;
+                }
+            }
+            e if e.is_skipped_message() => {
+                self.corrupt += 1;
+                if self.mode != MonMode::Summary {
+                    writeln!(out, "-- skipped: {e}")?;
+                }
+            }
+            e if e.is_fatal() => {
+                out.flush()?;
+                errln!("fmq: warning: {e}; waiting for the queue");
+                let opts = ReaderOptions {
+                    start: StartAt::Oldest,
+                    ..ReaderOptions::default()
+                };
+                self.reader = Reader::open_timeout(self.queue, &opts, Duration::MAX)?;
+            }
+            e => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// The interval's line, and a new interval.
+    fn summary(&mut self, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        let secs = self.t0.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "{}  msgs {:>9}  bytes {:>8}  rate {:>8} msg/s {:>8}/s  youngest {}  \
+                 missed {}  corrupt {}",
+            &utc(now_ns())[..19],
+            self.msgs,
+            human_bytes(self.bytes),
+            human_count(self.msgs as f64 / secs),
+            human_bytes((self.bytes as f64 / secs) as u64),
+            self.reader.youngest_id(),
+            self.missed,
+            self.corrupt
+        )?;
+        out.flush()?;
+        self.lines += 1;
+        (self.msgs, self.bytes, self.missed, self.corrupt) = (0, 0, 0, 0);
+        self.t0 = Instant::now();
+        Ok(())
+    }
+}
+
+/// Prints one message as `mode` says; returns the lines printed.
+fn print_message(
+    out: &mut dyn std::io::Write,
+    mode: MonMode,
+    msg: &MessageRef<'_>,
+) -> anyhow::Result<u64> {
+    match mode {
+        MonMode::Summary => return Ok(0),
+        MonMode::Full => {
+            let m = &msg.meta;
+            let z = if m.is_compressed() {
+                format!(" (stored {} lz4)", m.len)
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "{}  id {}  type {}  subtype {}  len {}{z}",
+                utc(m.time_ns),
+                m.id,
+                m.msg_type,
+                m.subtype,
+                msg.payload.len()
+            )?;
+        }
+        MonMode::Ascii => {
+            out.write_all(String::from_utf8_lossy(msg.payload).as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(1)
 }

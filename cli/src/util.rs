@@ -172,33 +172,37 @@ impl Histogram {
         self.max
     }
 
-    /// Non-empty buckets as `[index, count]` pairs, plus the max (for sending between
-    /// processes).
-    pub fn to_json(&self) -> serde_json::Value {
-        let buckets: Vec<[u64; 2]> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| [i as u64, *c])
-            .collect();
-        serde_json::json!({ "buckets": buckets, "max": self.max })
+    /// The non-empty buckets and the max, for sending between processes.
+    pub fn to_sparse(&self) -> SparseHistogram {
+        SparseHistogram {
+            buckets: self
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, c)| (i as u64, *c))
+                .collect(),
+            max: self.max,
+        }
     }
 
-    /// Adds a histogram sent by [`Histogram::to_json`].
-    pub fn merge_json(&mut self, v: &serde_json::Value) {
-        if let Some(b) = v["buckets"].as_array() {
-            for pair in b {
-                let (Some(i), Some(c)) = (pair[0].as_u64(), pair[1].as_u64()) else {
-                    continue;
-                };
-                if let Some(slot) = self.counts.get_mut(i as usize) {
-                    *slot += c;
-                }
+    /// Adds a histogram sent as [`Histogram::to_sparse`] (buckets out of range are ignored:
+    /// it came from another process).
+    pub fn merge(&mut self, other: &SparseHistogram) {
+        for &(i, c) in &other.buckets {
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| self.counts.get_mut(i)) {
+                *slot += c;
             }
         }
-        self.max = self.max.max(v["max"].as_u64().unwrap_or(0));
+        self.max = self.max.max(other.max);
     }
+}
+
+/// A [`Histogram`]'s non-empty buckets as `(index, count)` pairs, and its max.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SparseHistogram {
+    pub buckets: Vec<(u64, u64)>,
+    pub max: u64,
 }
 
 /// Writing to stdout failed (ENOSPC on `> /dev/full`, EIO, ...): the command fails with

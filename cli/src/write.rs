@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fmq::{Compression, ReaderOptions, Writer};
+use fmq::{Compression, ReaderOptions, Writer, WriterOptions};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::util::errln;
@@ -59,9 +59,12 @@ enum End {
 pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<ExitCode> {
     // Before the queue is opened: from here on a signal is a clean stop.
     let signals = handle_signals()?;
-    let mut w = Writer::open(queue)?;
+    let opts = WriterOptions {
+        write_timeout: args.timeout,
+        ..WriterOptions::default()
+    };
+    let mut w = Writer::open(queue, &opts)?;
     warn_recovery(&w);
-    w.set_write_timeout(args.timeout);
     let mut run = Run {
         w: &mut w,
         queue,
@@ -162,7 +165,7 @@ fn record_limit(w: &Writer) -> u64 {
         Compression::None => max,
         Compression::Lz4 => max
             .saturating_mul(LZ4_MAX_RATIO)
-            .min(ReaderOptions::default().max_raw_len_bytes)
+            .min(ReaderOptions::default().max_message_bytes)
             .max(max),
     }
 }

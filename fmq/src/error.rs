@@ -562,7 +562,6 @@ impl std::error::Error for ReadError {}
 
 /// [`Reader::try_read`](crate::Reader::try_read) returned no message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum TryReadError {
     /// No new message yet.
     Empty,
@@ -590,7 +589,6 @@ impl From<ReadError> for TryReadError {
 /// [`Reader::read_timeout`](crate::Reader::read_timeout) or
 /// [`Reader::read_deadline`](crate::Reader::read_deadline) returned no message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ReadTimeoutError {
     /// No new message arrived in time.
     TimedOut,
