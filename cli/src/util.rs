@@ -317,9 +317,12 @@ mod tests {
             assert!((got - want).abs() / want < 0.04, "q{q}: {got} vs {want}");
         }
         assert_eq!(h.max(), 100_000);
+        // As the demo sends it between processes: through its JSON line.
+        let line = serde_json::to_string(&h.to_sparse()).unwrap();
         let mut m = Histogram::default();
-        m.merge_json(&h.to_json());
+        m.merge(&serde_json::from_str(&line).unwrap());
         assert_eq!(m.count(), h.count());
         assert_eq!(m.quantile(0.5), h.quantile(0.5));
+        assert_eq!(m.max(), h.max());
     }
 }

@@ -42,14 +42,14 @@ fn create_refuses_a_queue_larger_than_the_free_space_with_one_line() {
             && err.contains("need 16843072 bytes, free 8388608"),
         "{err}"
     );
-    // Shared memory: the line names the container's --shm-size.
+    // Shared memory: the line names the container's shm-size option.
     let o = Command::new(FMQ)
         .args(["create", "shm:big", "--size", "16M"])
         .env("FMQ_SHM_DIR", d)
         .output()
         .unwrap();
     let err = one_error_line(&o);
-    assert!(err.contains("--shm-size"), "{err}");
+    assert!(err.contains("shm-size"), "{err}");
     assert_eq!(names(d), Vec::<String>::new(), "nothing left behind");
 }
 

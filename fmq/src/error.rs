@@ -326,8 +326,8 @@ impl fmt::Display for CreateError {
                 if *shared_memory {
                     write!(
                         f,
-                        " (shared memory: a container's /dev/shm is 64 MiB unless it runs \
-                         with a larger shm size; FMQ_SHM_DIR moves the segments)"
+                        " (shared memory: a container's /dev/shm is 64 MiB unless it is given \
+                         more, docker's shm-size option; FMQ_SHM_DIR moves the segments)"
                     )?;
                 }
                 Ok(())
