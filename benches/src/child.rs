@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use iceoryx2::prelude::*;
@@ -34,6 +35,17 @@ impl Args {
     pub fn n(&self, k: &str) -> usize {
         self.s(k).parse().unwrap_or_else(|_| panic!("bad {k}="))
     }
+    /// Adopts the inherited descriptor whose number is argument `k`.
+    ///
+    /// # Safety
+    ///
+    /// As [`crate::spawn::inherited`]: the number names a descriptor this process inherited
+    /// for its role, which nothing else in the process owns; it is adopted once.
+    unsafe fn fd(&self, k: &str) -> OwnedFd {
+        // SAFETY:
+        // 1. This function's contract is `inherited`'s, passed on to the caller.
+        unsafe { crate::spawn::inherited(self.n(k)) }
+    }
 }
 
 /// The fmq wait strategy named `spin` or `futex` (no spinning at all: every wait sleeps).
@@ -49,16 +61,28 @@ pub fn wait_strategy(name: &str) -> fmq::WaitStrategy {
 }
 
 /// Runs the role named by the first argument.
-pub fn run(role: &str, a: &Args) {
+///
+/// # Safety
+///
+/// Every descriptor argument of the role (`fd=`, `fd_in=`, `fd_out=`) is the number of an
+/// open descriptor that this process inherited for the role and that nothing else in the
+/// process owns or uses: the role adopts it (and closes it when it returns). The child binary,
+/// started by [`crate::spawn::Children::spawn`] with the numbers of the inheritable ends,
+/// calls this once from `main`; no other code may.
+pub unsafe fn run(role: &str, a: &Args) {
+    // SAFETY:
+    // 1. This function's contract: each descriptor argument names an inherited descriptor
+    //    owned by nobody else, and each role below adopts each of its arguments once.
+    let fd = |k: &str| unsafe { a.fd(k) };
     match role {
         "fmq-read" => fmq_read(a),
         "ice-read" => ice_read(a),
-        "pipe-read" => pipe_read(a),
-        "sp-read" => sp_read(a),
+        "pipe-read" => pipe_read(a, fd("fd")),
+        "sp-read" => sp_read(a, fd("fd")),
         "fmq-echo" => fmq_echo(a),
         "ice-echo" => ice_echo(a),
-        "pipe-echo" => pipe_echo(a),
-        "sp-echo" => sp_echo(a),
+        "pipe-echo" => pipe_echo(a, fd("fd_in"), fd("fd_out")),
+        "sp-echo" => sp_echo(a, fd("fd")),
         "line-echo" => line_echo(a),
         other => panic!("unknown role {other}"),
     }
@@ -161,13 +185,19 @@ fn ice_read(a: &Args) {
 }
 
 /// Reads exactly `buf.len()` bytes from `fd`; false at end of file.
-pub fn read_full(fd: i32, buf: &mut [u8]) -> bool {
+pub fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
     let mut done = 0;
     while done < buf.len() {
         // SAFETY:
         // 1. `buf[done..]` is a valid, writable byte range of the stated length.
-        // 2. `fd` is a pipe end this process owns for the call.
-        let n = unsafe { libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done) };
+        // 2. `fd` is an open descriptor, borrowed for the call.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[done..].as_mut_ptr().cast(),
+                buf.len() - done,
+            )
+        };
         if n == 0 {
             return false;
         }
@@ -184,13 +214,19 @@ pub fn read_full(fd: i32, buf: &mut [u8]) -> bool {
 }
 
 /// Writes all of `buf` to `fd`.
-pub fn write_full(fd: i32, buf: &[u8]) {
+pub fn write_full(fd: BorrowedFd<'_>, buf: &[u8]) {
     let mut done = 0;
     while done < buf.len() {
         // SAFETY:
         // 1. `buf[done..]` is a valid byte range of the stated length.
-        // 2. `fd` is a pipe end this process owns for the call.
-        let n = unsafe { libc::write(fd, buf[done..].as_ptr().cast(), buf.len() - done) };
+        // 2. `fd` is an open descriptor, borrowed for the call.
+        let n = unsafe {
+            libc::write(
+                fd.as_raw_fd(),
+                buf[done..].as_ptr().cast(),
+                buf.len() - done,
+            )
+        };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -205,9 +241,9 @@ pub fn write_full(fd: i32, buf: &[u8]) {
 /// The length prefix that tells a pipe reader to stop.
 pub const PIPE_STOP: u32 = u32::MAX;
 
-fn pipe_read(a: &Args) {
+fn pipe_read(a: &Args, fd: OwnedFd) {
     let ctl = Ctl::open(a.s("ctl"));
-    let (i, fd) = (a.n("i"), a.n("fd") as i32);
+    let (i, fd) = (a.n("i"), fd.as_fd());
     let mut buf = vec![0u8; a.n("size")];
     let mut taken = 0u64;
     ctl.ready();
@@ -228,12 +264,12 @@ fn pipe_read(a: &Args) {
 }
 
 /// Sends one datagram on a SOCK_SEQPACKET socket.
-pub fn sp_send(fd: i32, buf: &[u8]) {
+pub fn sp_send(fd: BorrowedFd<'_>, buf: &[u8]) {
     loop {
         // SAFETY:
         // 1. `buf` is a valid byte range of the stated length.
-        // 2. `fd` is a connected SOCK_SEQPACKET socket this process owns.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), 0) };
+        // 2. `fd` is an open descriptor, borrowed for the call.
+        let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
         if n >= 0 {
             return;
         }
@@ -245,12 +281,12 @@ pub fn sp_send(fd: i32, buf: &[u8]) {
 }
 
 /// Receives one datagram; returns its length.
-pub fn sp_recv(fd: i32, buf: &mut [u8]) -> usize {
+pub fn sp_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> usize {
     loop {
         // SAFETY:
         // 1. `buf` is a valid, writable byte range of the stated length.
-        // 2. `fd` is a connected SOCK_SEQPACKET socket this process owns.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // 2. `fd` is an open descriptor, borrowed for the call.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n >= 0 {
             return n as usize;
         }
@@ -261,9 +297,9 @@ pub fn sp_recv(fd: i32, buf: &mut [u8]) -> usize {
     }
 }
 
-fn sp_read(a: &Args) {
+fn sp_read(a: &Args, fd: OwnedFd) {
     let ctl = Ctl::open(a.s("ctl"));
-    let (i, fd) = (a.n("i"), a.n("fd") as i32);
+    let (i, fd) = (a.n("i"), fd.as_fd());
     let mut buf = vec![0u8; a.n("size").max(2)];
     let mut taken = 0u64;
     ctl.ready();
@@ -339,9 +375,9 @@ fn ice_echo(a: &Args) {
     }
 }
 
-fn pipe_echo(a: &Args) {
+fn pipe_echo(a: &Args, fd_in: OwnedFd, fd_out: OwnedFd) {
     let ctl = Ctl::open(a.s("ctl"));
-    let (fd_in, fd_out) = (a.n("fd_in") as i32, a.n("fd_out") as i32);
+    let (fd_in, fd_out) = (fd_in.as_fd(), fd_out.as_fd());
     let mut buf = vec![0u8; a.n("size") + 4];
     ctl.ready();
     loop {
@@ -357,9 +393,9 @@ fn pipe_echo(a: &Args) {
     }
 }
 
-fn sp_echo(a: &Args) {
+fn sp_echo(a: &Args, fd: OwnedFd) {
     let ctl = Ctl::open(a.s("ctl"));
-    let fd = a.n("fd") as i32;
+    let fd = fd.as_fd();
     let mut buf = vec![0u8; a.n("size").max(2)];
     ctl.ready();
     loop {

@@ -3,6 +3,7 @@
 //! round trip (no clock is shared between processes). The physical limit is measured the
 //! same way: one cache line bounced between the two processes.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::child::{
     ice_service, read_full, sp_recv, sp_send, wait_strategy, write_full, PIPE_STOP,
 };
 use crate::config;
-use crate::spawn::{close, inheritable_pipe, inheritable_seqpacket, Children};
+use crate::spawn::{inheritable_pipe, inheritable_seqpacket, Children};
 use crate::xrig::{create_queue, queue_spec, Backend};
 
 /// One round trip at a time.
@@ -151,11 +152,17 @@ impl PingPong for IcePing {
     }
 }
 
+/// The bench's side of the channel to the echo process.
+enum FdChannel {
+    /// One SOCK_SEQPACKET socket, both directions.
+    Seqpacket(OwnedFd),
+    /// The write end of the ping pipe and the read end of the pong pipe.
+    Pipes { out: OwnedFd, back: OwnedFd },
+}
+
 /// Two pipes (`seqpacket` false) or one SOCK_SEQPACKET socket pair.
 pub struct FdPing {
-    seqpacket: bool,
-    out_fd: i32,
-    in_fd: i32,
+    channel: FdChannel,
     frame: Vec<u8>,
     buf: Vec<u8>,
     children: Option<Children>,
@@ -166,11 +173,15 @@ impl FdPing {
     pub fn new(exe: &str, seqpacket: bool, size: usize) -> FdPing {
         let mut children = Children::new();
         let mut frame = config::payload(size);
-        let (out_fd, in_fd) = if seqpacket {
-            let (a, b) = inheritable_seqpacket(size);
-            children.spawn(exe, "sp-echo", &[format!("fd={b}"), format!("size={size}")]);
-            close(b);
-            (a, a)
+        let channel = if seqpacket {
+            let (mine, theirs) = inheritable_seqpacket(size);
+            children.spawn(
+                exe,
+                "sp-echo",
+                &[format!("fd={}", theirs.as_raw_fd()), format!("size={size}")],
+            );
+            drop(theirs);
+            FdChannel::Seqpacket(mine)
         } else {
             let (ping_rd, ping_wr) = inheritable_pipe();
             let (pong_rd, pong_wr) = inheritable_pipe();
@@ -178,22 +189,22 @@ impl FdPing {
                 exe,
                 "pipe-echo",
                 &[
-                    format!("fd_in={ping_rd}"),
-                    format!("fd_out={pong_wr}"),
+                    format!("fd_in={}", ping_rd.as_raw_fd()),
+                    format!("fd_out={}", pong_wr.as_raw_fd()),
                     format!("size={size}"),
                 ],
             );
-            close(ping_rd);
-            close(pong_wr);
+            drop((ping_rd, pong_wr));
             let mut f = (size as u32).to_le_bytes().to_vec();
             f.extend_from_slice(&frame);
             frame = f;
-            (ping_wr, pong_rd)
+            FdChannel::Pipes {
+                out: ping_wr,
+                back: pong_rd,
+            }
         };
         FdPing {
-            seqpacket,
-            out_fd,
-            in_fd,
+            channel,
             buf: vec![0u8; frame.len()],
             frame,
             children: Some(children),
@@ -203,23 +214,26 @@ impl FdPing {
 
 impl PingPong for FdPing {
     fn round_trip(&mut self) {
-        if self.seqpacket {
-            sp_send(self.out_fd, &self.frame);
-            sp_recv(self.in_fd, &mut self.buf);
-        } else {
-            write_full(self.out_fd, &self.frame);
-            read_full(self.in_fd, &mut self.buf);
+        match &self.channel {
+            FdChannel::Seqpacket(s) => {
+                sp_send(s.as_fd(), &self.frame);
+                sp_recv(s.as_fd(), &mut self.buf);
+            }
+            FdChannel::Pipes { out, back } => {
+                write_full(out.as_fd(), &self.frame);
+                read_full(back.as_fd(), &mut self.buf);
+            }
         }
     }
     fn finish(mut self: Box<Self>) {
-        if self.seqpacket {
-            sp_send(self.out_fd, b"S");
-        } else {
-            write_full(self.out_fd, &PIPE_STOP.to_le_bytes());
-            close(self.in_fd);
+        match &self.channel {
+            FdChannel::Seqpacket(s) => sp_send(s.as_fd(), b"S"),
+            FdChannel::Pipes { out, .. } => write_full(out.as_fd(), &PIPE_STOP.to_le_bytes()),
         }
-        close(self.out_fd);
-        self.children.take().expect("children").finish();
+        let children = self.children.take().expect("children");
+        // Closes the bench's ends before waiting for the echo process.
+        drop(self);
+        children.finish();
     }
 }
 

@@ -1,5 +1,6 @@
 //! Starting and stopping the child processes of a cross-process scenario.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -87,37 +88,41 @@ impl Drop for Children {
     }
 }
 
-/// A pipe whose ends child processes inherit (no `O_CLOEXEC`), with a 1 MiB kernel buffer.
-pub fn inheritable_pipe() -> (i32, i32) {
-    let mut fds = [0i32; 2];
+/// A pipe whose ends child processes inherit (no `O_CLOEXEC`), with a 1 MiB kernel buffer:
+/// `(read end, write end)`. Pass a child the number of an end (`as_raw_fd`), then drop the
+/// end the bench does not use.
+pub fn inheritable_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as RawFd; 2];
     // SAFETY:
     // 1. `fds` is a valid array of two ints for the kernel to fill.
     let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), 0) };
     assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    let (rd, wr) = (adopt(fds[0]), adopt(fds[1]));
     // SAFETY:
-    // 1. `fds[1]` is the pipe just created; F_SETPIPE_SZ only resizes its buffer (failure
-    //    leaves the default 64 KiB, which is fine).
-    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
-    (fds[0], fds[1])
+    // 1. `wr` is the pipe end just created and owned here; F_SETPIPE_SZ only resizes its
+    //    buffer (failure leaves the default 64 KiB, which is fine).
+    unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    (rd, wr)
 }
 
 /// A connected SOCK_SEQPACKET pair that children inherit, with send buffers large enough
 /// for `max_msg` bytes (SO_SNDBUFFORCE as root; else the default cap applies).
-pub fn inheritable_seqpacket(max_msg: usize) -> (i32, i32) {
-    let mut fds = [0i32; 2];
+pub fn inheritable_seqpacket(max_msg: usize) -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as RawFd; 2];
     // SAFETY:
     // 1. `fds` is a valid array of two ints for the kernel to fill.
     let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, fds.as_mut_ptr()) };
     assert_eq!(rc, 0, "socketpair: {}", std::io::Error::last_os_error());
+    let pair = (adopt(fds[0]), adopt(fds[1]));
     let want = (2 * max_msg + 65536).max(212_992) as libc::c_int;
-    for fd in fds {
+    for fd in [&pair.0, &pair.1] {
         for opt in [libc::SO_SNDBUFFORCE, libc::SO_RCVBUFFORCE] {
             // SAFETY:
-            // 1. `fd` is the socket just created and `want` a valid c_int that outlives the
-            //    call; failure (not root) leaves the default buffer size.
+            // 1. `fd` is the socket just created and owned here, and `want` a valid c_int
+            //    that outlives the call; failure (not root) leaves the default buffer size.
             unsafe {
                 libc::setsockopt(
-                    fd,
+                    fd.as_raw_fd(),
                     libc::SOL_SOCKET,
                     opt,
                     (&want as *const libc::c_int).cast(),
@@ -126,12 +131,38 @@ pub fn inheritable_seqpacket(max_msg: usize) -> (i32, i32) {
             };
         }
     }
-    (fds[0], fds[1])
+    pair
 }
 
-/// Closes a file descriptor.
-pub fn close(fd: i32) {
+/// Takes ownership of a descriptor the kernel has just returned to this function's caller.
+fn adopt(fd: RawFd) -> OwnedFd {
+    assert!(fd >= 0, "the kernel returned descriptor {fd}");
     // SAFETY:
-    // 1. `fd` is a descriptor this process owns and no longer uses.
-    unsafe { libc::close(fd) };
+    // 1. `fd` was just returned by a successful pipe2/socketpair in this process: it is open,
+    //    and nothing else owns it (the raw number is dropped by the caller after this).
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Takes ownership of the descriptor a parent passed to this child process by number (a
+/// `key=N` argument). A number that is not open panics (checked with `F_GETFD`).
+///
+/// # Safety
+///
+/// `fd` names a descriptor this process inherited and that nothing else in the process owns
+/// or uses, and it is adopted once (the child roles adopt their descriptors at start-up).
+pub unsafe fn inherited(fd: usize) -> OwnedFd {
+    let fd = RawFd::try_from(fd).unwrap_or_else(|_| panic!("descriptor {fd} out of range"));
+    // SAFETY:
+    // 1. F_GETFD only reads the descriptor's flags; on a number that is not open it fails
+    //    with EBADF and touches nothing.
+    let rc = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    assert!(
+        rc >= 0,
+        "inherited descriptor {fd}: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY:
+    // 1. `fd` is open (checked above), and by this function's contract nothing else in the
+    //    process owns it and it is adopted once: it has exactly one owner from here on.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -3,6 +3,7 @@
 //! publisher `Block`); a pipe per reader (length-prefixed messages); a Unix SOCK_SEQPACKET
 //! socket pair per reader (one datagram per message).
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use iceoryx2::prelude::*;
@@ -11,7 +12,7 @@ use crate::child::{ice_service, sp_send, write_full, PIPE_STOP};
 use crate::config::{self, slots_for, Ring};
 use crate::flow::Window;
 use crate::rig::Rig;
-use crate::spawn::{close, inheritable_pipe, inheritable_seqpacket, Children};
+use crate::spawn::{inheritable_pipe, inheritable_seqpacket, Children};
 
 /// Where an fmq queue lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,7 +270,7 @@ impl Rig for IceProc {
 
 /// One pipe or one SOCK_SEQPACKET socket per reader process.
 pub struct FdProc {
-    fds: Vec<i32>,
+    fds: Vec<OwnedFd>,
     seqpacket: bool,
     frame: Vec<u8>,
     window: Window,
@@ -291,9 +292,13 @@ impl FdProc {
             children.spawn(
                 exe,
                 role,
-                &[format!("fd={rd}"), format!("i={i}"), format!("size={size}")],
+                &[
+                    format!("fd={}", rd.as_raw_fd()),
+                    format!("i={i}"),
+                    format!("size={size}"),
+                ],
             );
-            close(rd);
+            drop(rd);
             fds.push(wr);
         }
         let mut frame = config::payload(size);
@@ -318,11 +323,11 @@ impl Rig for FdProc {
         let start = Instant::now();
         for _ in 0..n {
             self.window.admit(ctl);
-            for &fd in &self.fds {
+            for fd in &self.fds {
                 if self.seqpacket {
-                    sp_send(fd, &self.frame);
+                    sp_send(fd.as_fd(), &self.frame);
                 } else {
-                    write_full(fd, &self.frame);
+                    write_full(fd.as_fd(), &self.frame);
                 }
             }
         }
@@ -330,13 +335,13 @@ impl Rig for FdProc {
         start.elapsed()
     }
     fn finish(mut self: Box<Self>) {
-        for &fd in &self.fds {
+        for fd in std::mem::take(&mut self.fds) {
             if self.seqpacket {
-                sp_send(fd, b"S");
+                sp_send(fd.as_fd(), b"S");
             } else {
-                write_full(fd, &PIPE_STOP.to_le_bytes());
+                write_full(fd.as_fd(), &PIPE_STOP.to_le_bytes());
             }
-            close(fd);
+            drop(fd);
         }
         self.children.take().expect("children").finish();
     }
