@@ -10,7 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fmq::{CreateOptions, DropReason, ReadError, Reader, StartAt, WriteError, Writer};
+use fmq::{
+    CreateOptions, DropReason, MessageId, ReadError, ReadTimeoutError, Reader, StartAt, WriteError,
+    Writer, WriterOptions,
+};
 
 const ENTRY: &str = "child_process_entry";
 
@@ -26,7 +29,7 @@ fn registered_child() {
     let stop_after: Option<u64> = std::env::var("FMQ_TEST_STOP_AFTER")
         .ok()
         .map(|v| v.parse().unwrap());
-    let mut r = Reader::open(&spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&spec, &from(StartAt::Oldest)).unwrap();
     let start = r.register(&env("FMQ_TEST_NAME")).unwrap();
     say(&format!("READY start={}", start.0));
     let mut lags = 0;
@@ -37,8 +40,8 @@ fn registered_child() {
             say("STUCK");
             let mut sink = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink).unwrap();
-            let after = match r.read(Some(Duration::from_secs(5))) {
-                Err(ReadError::Unregistered { .. }) => "unregistered",
+            let after = match r.read_timeout(Duration::from_secs(5)) {
+                Err(ReadTimeoutError::Failed(ReadError::Unregistered { .. })) => "unregistered",
                 Ok(_) => "message",
                 Err(_) => "error",
             };
@@ -47,14 +50,14 @@ fn registered_child() {
             ));
             return;
         }
-        match r.read(Some(Duration::from_secs(20))) {
+        match r.read_timeout(Duration::from_secs(20)) {
             Ok(m) => {
                 assert_eq!(m.meta.id.0, next, "ids in order, none skipped");
-                assert_eq!(m.data, &payload_for(next)[..], "payload of {next}");
+                assert_eq!(m.payload, &payload_for(next)[..], "payload of {next}");
                 next += 1;
                 received += 1;
             }
-            Err(ReadError::Lagged { .. }) => lags += 1,
+            Err(ReadTimeoutError::Failed(ReadError::Lagged(_))) => lags += 1,
             Err(e) => panic!("registered reader at {next}: {e}"),
         }
         if !pace.is_zero() {
@@ -85,11 +88,21 @@ fn registered(spec: &str, name: &str, count: u64, pace_us: u64) -> Command {
     c
 }
 
-fn blocking(slots: u32, readers_max: u32, reader_timeout: Duration) -> CreateOptions {
+/// A blocking queue's create options; its writer's writes wait at most `write_timeout`.
+fn blocking(
+    slots: u32,
+    readers_max: u32,
+    reader_timeout: Duration,
+    write_timeout: Option<Duration>,
+) -> CreateOptions {
     CreateOptions {
         blocking: true,
         readers_max,
         reader_timeout,
+        writer: WriterOptions {
+            write_timeout,
+            ..WriterOptions::default()
+        },
         ..small(slots, 64 << 10)
     }
 }
@@ -112,8 +125,13 @@ fn finish_ok(r: &mut ChildProc, what: &str) -> String {
 fn slow_reader_throttles_the_writer_and_loses_nothing(b: Backend) {
     const N: u64 = 2_000;
     let q = TestQueue::new(b, "throttle");
-    let mut w = Writer::create(&q.spec, &blocking(16, 4, Duration::from_secs(10))).unwrap();
-    w.set_write_timeout(Some(Duration::from_secs(30)));
+    let opts = blocking(
+        16,
+        4,
+        Duration::from_secs(10),
+        Some(Duration::from_secs(30)),
+    );
+    let mut w = Writer::create(&q.spec, &opts).unwrap();
     let mut r = ChildProc::spawn(&mut registered(&q.spec, "slow", N, 200));
     assert_eq!(r.wait_line("READY"), "start=1");
     let started = Instant::now();
@@ -143,8 +161,13 @@ fn slow_registered_reader_process_throttles_a_blocking_writer_and_loses_nothing(
 fn registered_readers_at_different_paces_all_receive_every_message() {
     const N: u64 = 3_000;
     let q = TestQueue::new(Backend::Shm, "paces");
-    let mut w = Writer::create(&q.spec, &blocking(32, 4, Duration::from_secs(10))).unwrap();
-    w.set_write_timeout(Some(Duration::from_secs(30)));
+    let opts = blocking(
+        32,
+        4,
+        Duration::from_secs(10),
+        Some(Duration::from_secs(30)),
+    );
+    let mut w = Writer::create(&q.spec, &opts).unwrap();
     let mut readers: Vec<ChildProc> = [(0, "fast"), (20, "medium"), (100, "slow")]
         .iter()
         .map(|&(pace, name)| ChildProc::spawn(&mut registered(&q.spec, name, N, pace)))
@@ -152,9 +175,9 @@ fn registered_readers_at_different_paces_all_receive_every_message() {
     for r in &mut readers {
         assert_eq!(r.wait_line("READY"), "start=1");
     }
-    let info = fmq::queue::info(&q.spec, false).unwrap();
+    let info = fmq::info(&q.spec).unwrap();
     assert_eq!(info.readers.len(), 3, "three records in use");
-    assert!(info.readers.iter().all(|r| r.record.is_live() && r.alive));
+    assert!(info.readers.iter().all(|r| !r.dropped && r.alive));
     write_all(&mut w, 1..=N);
     for (i, r) in readers.iter_mut().enumerate() {
         let line = finish_ok(r, &format!("reader {i}"));
@@ -165,18 +188,18 @@ fn registered_readers_at_different_paces_all_receive_every_message() {
         );
     }
     // Readers that exit give their records back.
-    assert!(fmq::queue::info(&q.spec, false)
+    assert!(fmq::info(&q.spec)
         .unwrap()
         .readers
         .iter()
-        .all(|r| !r.record.is_live()));
+        .all(|r| r.dropped));
 }
 
 #[test]
 fn sigkilled_registered_reader_is_detected_and_the_writer_resumes() {
     let q = TestQueue::new(Backend::Shm, "killed");
-    let mut w = Writer::create(&q.spec, &blocking(8, 2, Duration::ZERO)).unwrap();
-    w.set_write_timeout(Some(Duration::from_secs(20)));
+    let opts = blocking(8, 2, Duration::ZERO, Some(Duration::from_secs(20)));
+    let mut w = Writer::create(&q.spec, &opts).unwrap();
     let mut cmd = registered(&q.spec, "doomed", 100, 0);
     cmd.env("FMQ_TEST_STOP_AFTER", "3")
         .stdin(std::process::Stdio::piped());
@@ -194,12 +217,7 @@ fn sigkilled_registered_reader_is_detected_and_the_writer_resumes() {
         (w, started.elapsed())
     });
     let deadline = Instant::now() + Duration::from_secs(20);
-    while fmq::queue::info(&spec, false)
-        .unwrap()
-        .header
-        .writer_waiting
-        == 0
-    {
+    while fmq::info(&spec).unwrap().header.writer_waiting == 0 {
         assert!(Instant::now() < deadline, "the writer never waited");
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -214,9 +232,9 @@ fn sigkilled_registered_reader_is_detected_and_the_writer_resumes() {
             dropped[0].cursor,
             dropped[0].reason
         ),
-        (pid, "doomed", 4, DropReason::ProcessGone)
+        (pid, "doomed", MessageId(4), DropReason::ProcessGone)
     );
-    let info = fmq::queue::info(&q.spec, false).unwrap();
+    let info = fmq::info(&q.spec).unwrap();
     assert_eq!(info.header.readers_dropped, 1);
     assert_eq!(info.header.youngest_id, 40);
     println!("writer resumed {took:?} after it began waiting for the killed reader");
@@ -226,8 +244,8 @@ fn sigkilled_registered_reader_is_detected_and_the_writer_resumes() {
 fn silent_registered_reader_is_dropped_after_the_reader_timeout_and_told_when_it_comes_back() {
     let timeout = Duration::from_millis(300);
     let q = TestQueue::new(Backend::Shm, "silent");
-    let mut w = Writer::create(&q.spec, &blocking(8, 2, timeout)).unwrap();
-    w.set_write_timeout(Some(Duration::from_secs(20)));
+    let opts = blocking(8, 2, timeout, Some(Duration::from_secs(20)));
+    let mut w = Writer::create(&q.spec, &opts).unwrap();
     let mut cmd = registered(&q.spec, "sleepy", 100, 0);
     cmd.env("FMQ_TEST_STOP_AFTER", "2")
         .stdin(std::process::Stdio::piped());
@@ -241,12 +259,12 @@ fn silent_registered_reader_is_dropped_after_the_reader_timeout_and_told_when_it
     let waited = started.elapsed();
     let dropped = w.take_dropped_readers();
     assert_eq!(dropped.len(), 1, "{dropped:?}");
-    let DropReason::HeartbeatTimeout { age_ms } = dropped[0].reason else {
+    let DropReason::HeartbeatTimeout { age } = dropped[0].reason else {
         panic!("{dropped:?}")
     };
     assert!(
-        age_ms > 300,
-        "dropped only once its heartbeat was older than the limit: {age_ms} ms"
+        age > timeout,
+        "dropped only once its heartbeat was older than the limit: {age:?}"
     );
     assert!(
         waited >= timeout - Duration::from_millis(50),
@@ -261,11 +279,11 @@ fn silent_registered_reader_is_dropped_after_the_reader_timeout_and_told_when_it
 #[test]
 fn write_timeout_expires_with_a_clear_error_while_a_live_reader_holds_the_writer() {
     let q = TestQueue::new(Backend::Shm, "timeout");
-    let mut w = Writer::create(&q.spec, &blocking(4, 1, Duration::ZERO)).unwrap();
-    let mut mine = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let opts = blocking(4, 1, Duration::ZERO, Some(Duration::from_millis(100)));
+    let mut w = Writer::create(&q.spec, &opts).unwrap();
+    let mut mine = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     mine.register("parent").unwrap();
     write_all(&mut w, 1..=4);
-    w.set_write_timeout(Some(Duration::from_millis(100)));
     let started = Instant::now();
     let err = w.write(0, 0, b"fifth").unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(100));
@@ -274,7 +292,7 @@ fn write_timeout_expires_with_a_clear_error_while_a_live_reader_holds_the_writer
             err,
             WriteError::TimedOut {
                 reader: 0,
-                cursor: 1,
+                cursor: MessageId(1),
                 ..
             }
         ),
@@ -282,8 +300,9 @@ fn write_timeout_expires_with_a_clear_error_while_a_live_reader_holds_the_writer
     );
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(w.youngest_id().0, 4, "nothing written");
-    let got = read_owned(&mut mine, Some(SEC)).unwrap();
+    let got = read_owned(&mut mine, SEC).unwrap();
     assert_eq!(got.0.id.0, 1);
-    w.set_write_timeout(Some(Duration::from_secs(5)));
+    // The reader read message 1: the fifth write overwrites it without waiting (the same
+    // 100 ms write timeout).
     assert_eq!(w.write(0, 0, b"fifth").unwrap().0, 5);
 }

@@ -9,18 +9,19 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fmq::{
-    now_ns, queue, Compression, CreateOptions, LagPolicy, MessageId, NewMessage, OpenError,
-    ReadError, Reader, ReaderOptions, StartAt, WaitStrategy, WriteError, Writer, WriterStatus,
+    now_ns, AdminError, Compression, CreateError, CreateOptions, Lag, LagPolicy, MessageId,
+    NewMessage, OpenError, ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt,
+    TryReadError, WaitStrategy, WriteError, Writer, WriterOptions, WriterStatus,
 };
 
 fn create_write_read_round_trips_payload_type_subtype_and_time(b: Backend) {
     let q = TestQueue::new(b, "roundtrip");
     let mut w = Writer::create(&q.spec, &small(64, 64 << 10)).unwrap();
     assert_eq!(w.youngest_id(), MessageId(0), "a new queue is empty");
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
 
     let id = w
-        .write_message(&NewMessage::new(7, -3, 1_234_567_890_123, b"hello, queue"))
+        .write_message(&NewMessage::new(7, -3, b"hello, queue").at(1_234_567_890_123))
         .unwrap();
     assert_eq!(id, MessageId(1), "ids start at 1");
     let before = now_ns();
@@ -28,11 +29,12 @@ fn create_write_read_round_trips_payload_type_subtype_and_time(b: Backend) {
     let after = now_ns();
     let odd = payload_for(3); // 8..135 bytes, usually not a multiple of 8
     assert_eq!(
-        w.write_message(&NewMessage::new(5, 6, -42, &odd)).unwrap(),
+        w.write_message(&NewMessage::new(5, 6, &odd).at(-42))
+            .unwrap(),
         MessageId(3)
     );
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert_eq!(
         (m.id, m.msg_type, m.subtype, m.time_ns, m.len, m.raw_len),
         (MessageId(1), 7, -3, 1_234_567_890_123, 12, 12)
@@ -40,7 +42,7 @@ fn create_write_read_round_trips_payload_type_subtype_and_time(b: Backend) {
     assert_eq!(data, b"hello, queue");
     assert!(!m.is_compressed());
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert_eq!(
         (m.id, m.msg_type, m.subtype),
         (MessageId(2), i32::MIN, i32::MAX)
@@ -52,13 +54,13 @@ fn create_write_read_round_trips_payload_type_subtype_and_time(b: Backend) {
     );
     assert!(data.is_empty());
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert_eq!(
         (m.id, m.msg_type, m.subtype, m.time_ns),
         (MessageId(3), 5, 6, -42)
     );
     assert_eq!(data, odd);
-    assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+    assert_eq!(r.try_read().unwrap_err(), TryReadError::Empty);
 }
 
 fn reader_starting_at_end_reads_only_messages_written_after_it_opened(b: Backend) {
@@ -67,13 +69,13 @@ fn reader_starting_at_end_reads_only_messages_written_after_it_opened(b: Backend
     for _ in 0..3 {
         w.write(0, 0, b"before").unwrap();
     }
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     assert_eq!(r.position(), MessageId(4));
-    assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+    assert_eq!(r.try_read().unwrap_err(), TryReadError::Empty);
     w.write(1, 0, b"after").unwrap();
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert_eq!((m.id, data.as_slice()), (MessageId(4), &b"after"[..]));
-    assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+    assert_eq!(r.try_read().unwrap_err(), TryReadError::Empty);
 }
 
 fn reader_starting_at_oldest_reads_every_message_still_present(b: Backend) {
@@ -85,7 +87,7 @@ fn reader_starting_at_oldest_reads_every_message_still_present(b: Backend) {
     }
     // 8 slots: ids 13..=20 are present.
     assert_eq!(w.oldest_id(), MessageId(13));
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.position(), MessageId(13));
     let got = drain(&mut r);
     let want: Vec<(u64, Vec<u8>)> = (13..=20).map(|id| (id, payload_for(id))).collect();
@@ -98,7 +100,7 @@ fn reader_starting_at_youngest_reads_the_last_message_first(b: Backend) {
     for id in 1..=5u64 {
         w.write(0, 0, &payload_for(id)).unwrap();
     }
-    let mut r = Reader::open(&q.spec, from(StartAt::Youngest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Youngest)).unwrap();
     assert_eq!(drain(&mut r), vec![(5, payload_for(5))]);
     w.write(0, 0, &payload_for(6)).unwrap();
     assert_eq!(drain(&mut r), vec![(6, payload_for(6))]);
@@ -107,7 +109,7 @@ fn reader_starting_at_youngest_reads_the_last_message_first(b: Backend) {
 fn overrun_reader_gets_lagged_with_the_exact_missed_count_then_resumes_at_oldest(b: Backend) {
     let q = TestQueue::new(b, "lag_oldest");
     let mut w = Writer::create(&q.spec, &small(8, 64 << 10)).unwrap();
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     w.write(0, 0, &payload_for(1)).unwrap();
     assert_eq!(drain(&mut r), vec![(1, payload_for(1))]);
     for id in 2..=21u64 {
@@ -116,10 +118,10 @@ fn overrun_reader_gets_lagged_with_the_exact_missed_count_then_resumes_at_oldest
     // Ids 14..=21 are present; the reader wanted 2: it lost 2..=13, twelve ids.
     assert_eq!(
         r.try_read().unwrap_err(),
-        ReadError::Lagged {
+        TryReadError::Failed(ReadError::Lagged(Lag {
             missed_count: 12,
             resumed_at: MessageId(14)
-        }
+        }))
     );
     let want: Vec<(u64, Vec<u8>)> = (14..=21).map(|id| (id, payload_for(id))).collect();
     assert_eq!(drain(&mut r), want);
@@ -132,16 +134,16 @@ fn overrun_reader_with_resume_at_youngest_policy_skips_to_the_youngest(b: Backen
         lag_policy: LagPolicy::ResumeAtYoungest,
         ..ReaderOptions::default()
     };
-    let mut r = Reader::open(&q.spec, opts).unwrap();
+    let mut r = Reader::open(&q.spec, &opts).unwrap();
     for id in 1..=21u64 {
         w.write(0, 0, &payload_for(id)).unwrap();
     }
     assert_eq!(
         r.try_read().unwrap_err(),
-        ReadError::Lagged {
+        TryReadError::Failed(ReadError::Lagged(Lag {
             missed_count: 20,
             resumed_at: MessageId(21)
-        }
+        }))
     );
     assert_eq!(drain(&mut r), vec![(21, payload_for(21))]);
 }
@@ -150,7 +152,7 @@ fn buffer_wrap_overrun_reports_the_gap_to_the_writers_oldest_id(b: Backend) {
     // Plenty of slots, a small buffer: messages are forced out by bytes, not by slots.
     let q = TestQueue::new(b, "lag_bytes");
     let mut w = Writer::create(&q.spec, &small(1024, 1024)).unwrap();
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     let payload = [0xabu8; 100];
     for _ in 0..30 {
         w.write(0, 0, &payload).unwrap();
@@ -163,10 +165,10 @@ fn buffer_wrap_overrun_reports_the_gap_to_the_writers_oldest_id(b: Backend) {
     );
     assert_eq!(
         r.try_read().unwrap_err(),
-        ReadError::Lagged {
+        TryReadError::Failed(ReadError::Lagged(Lag {
             missed_count: oldest - 1,
             resumed_at: MessageId(oldest)
-        }
+        }))
     );
     let got = drain(&mut r);
     assert_eq!(got.len() as u64, 30 - oldest + 1);
@@ -177,7 +179,7 @@ fn concurrent_writer_and_reader_account_for_every_id_exactly(b: Backend) {
     const N: u64 = 5000;
     let q = TestQueue::new(b, "concurrent");
     let mut w = Writer::create(&q.spec, &small(64, 8192)).unwrap();
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.position(), MessageId(1));
     let writer = std::thread::spawn(move || {
         for id in 1..=N {
@@ -187,7 +189,7 @@ fn concurrent_writer_and_reader_account_for_every_id_exactly(b: Backend) {
     });
     let mut acc = Accounting::starting_at(1);
     while acc.next <= N {
-        if !acc.apply(read_owned(&mut r, Some(Duration::from_secs(5))), "reader") {
+        if !acc.apply(read_owned(&mut r, Duration::from_secs(5)), "reader") {
             panic!("timed out at id {} ({acc:?})", acc.next);
         }
     }
@@ -205,21 +207,21 @@ fn create_over_an_existing_queue_without_force_is_refused_and_loses_nothing(b: B
     drop(w);
     let err = Writer::create(&q.spec, &small(32, 8192)).unwrap_err();
     match &err {
-        OpenError::AlreadyExists { queue } => assert_eq!(queue, &q.spec),
+        CreateError::AlreadyExists { queue } => assert_eq!(queue, &q.spec),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "queue {} already exists (use --force to re-create it)",
-            q.spec
-        )
-    );
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    // The library names no CLI flag: `--force` is the `fmq` tool's hint, not the library's.
+    assert_eq!(err.to_string(), format!("queue {} already exists", q.spec));
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.layout().slots_count(), 16, "the old layout is kept");
     let want: Vec<(u64, Vec<u8>)> = (1..=3).map(|id| (id, payload_for(id))).collect();
     assert_eq!(drain(&mut r), want);
-    assert_eq!(Writer::open(&q.spec).unwrap().youngest_id(), MessageId(3));
+    assert_eq!(
+        Writer::open(&q.spec, &WriterOptions::default())
+            .unwrap()
+            .youngest_id(),
+        MessageId(3)
+    );
 }
 
 fn create_with_force_replaces_the_queue_and_an_attached_reader_gets_replaced(b: Backend) {
@@ -229,11 +231,11 @@ fn create_with_force_replaces_the_queue_and_an_attached_reader_gets_replaced(b: 
         w.write(0, 0, &payload_for(id)).unwrap();
     }
     drop(w);
-    let mut old = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut old = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(drain(&mut old).len(), 3);
 
     let opts = CreateOptions {
-        force: true,
+        replace: true,
         ..small(32, 8192)
     };
     let mut w = Writer::create(&q.spec, &opts).unwrap();
@@ -246,16 +248,19 @@ fn create_with_force_replaces_the_queue_and_an_attached_reader_gets_replaced(b: 
     w.write(9, 9, b"new").unwrap();
 
     let start = Instant::now();
-    let err = old.read(Some(Duration::from_secs(3))).unwrap_err();
-    assert_eq!(err, ReadError::Replaced);
-    assert!(!err.is_recoverable());
+    let err = old.read_timeout(Duration::from_secs(3)).unwrap_err();
+    assert_eq!(err, ReadTimeoutError::Failed(ReadError::Replaced));
+    let ReadTimeoutError::Failed(err) = err else {
+        unreachable!()
+    };
+    assert!(err.is_fatal());
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "a waiting reader checks its files every 100 ms, took {:?}",
         start.elapsed()
     );
 
-    let mut new = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut new = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(drain(&mut new), vec![(1, b"new".to_vec())]);
 }
 
@@ -265,19 +270,19 @@ fn second_writer_while_one_is_alive_is_locked_naming_our_pid(b: Backend) {
     assert!(w.holds_lock());
     let pid = std::process::id();
     let forced = CreateOptions {
-        force: true,
+        replace: true,
         ..small(16, 4096)
     };
     // Creating without force over a queue that exists is refused before any lock is
     // touched, live writer or not.
     assert!(matches!(
         Writer::create(&q.spec, &small(16, 4096)).unwrap_err(),
-        OpenError::AlreadyExists { .. }
+        CreateError::AlreadyExists { .. }
     ));
     let attempts = [
-        Writer::open(&q.spec).unwrap_err(),
-        Writer::create(&q.spec, &forced).unwrap_err(),
-        Writer::open_or_create(&q.spec, &small(16, 4096)).unwrap_err(),
+        Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
+        create_open(Writer::create(&q.spec, &forced).unwrap_err()),
+        create_open(Writer::open_or_create(&q.spec, &small(16, 4096)).unwrap_err()),
     ];
     for err in attempts {
         match &err {
@@ -292,7 +297,7 @@ fn second_writer_while_one_is_alive_is_locked_naming_our_pid(b: Backend) {
         );
     }
     // The refused attempts changed nothing: the first writer goes on.
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     w.write(0, 0, b"still mine").unwrap();
     assert_eq!(drain(&mut r), vec![(1, b"still mine".to_vec())]);
 }
@@ -309,12 +314,12 @@ fn reopened_writer_continues_with_higher_ids_and_keeps_old_messages(b: Backend) 
         w.write(t, s, &payload_for(id)).unwrap();
     }
     drop(w);
-    match queue::info(&q.spec, false).unwrap().writer {
+    match fmq::info(&q.spec).unwrap().writer {
         WriterStatus::Closed { last_pid } => assert_eq!(last_pid, std::process::id()),
         other => panic!("a dropped writer closes its mark: {other:?}"),
     }
 
-    let mut w = Writer::open(&q.spec).unwrap();
+    let mut w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
     let report = *w.recovery_report().expect("open reports recovery");
     assert!(!report.writer_was_open, "the last writer closed cleanly");
     assert_eq!(report.previous_pid, std::process::id());
@@ -325,7 +330,7 @@ fn reopened_writer_continues_with_higher_ids_and_keeps_old_messages(b: Backend) 
         (MessageId(5), MessageId(1))
     );
     assert_eq!(
-        queue::info(&q.spec, false).unwrap().writer,
+        fmq::info(&q.spec).unwrap().writer,
         WriterStatus::Open {
             pid: std::process::id(),
             alive: true
@@ -336,7 +341,7 @@ fn reopened_writer_continues_with_higher_ids_and_keeps_old_messages(b: Backend) 
         let (t, s) = types_for(id);
         assert_eq!(w.write(t, s, &payload_for(id)).unwrap(), MessageId(id));
     }
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     let mut acc = Accounting::starting_at(1);
     while acc.apply(try_read_owned(&mut r), "reader") {}
     assert_eq!((acc.received, acc.missed, acc.next), (7, 0, 8));
@@ -353,10 +358,13 @@ fn read_times_out_after_about_the_timeout_when_nothing_is_written(b: Backend) {
             wait,
             ..ReaderOptions::default()
         };
-        let mut r = Reader::open(&q.spec, opts).unwrap();
+        let mut r = Reader::open(&q.spec, &opts).unwrap();
         let timeout = Duration::from_millis(250);
         let start = Instant::now();
-        assert_eq!(r.read(Some(timeout)).unwrap_err(), ReadError::TimedOut);
+        assert_eq!(
+            r.read_timeout(timeout).unwrap_err(),
+            ReadTimeoutError::TimedOut
+        );
         let took = start.elapsed();
         assert!(
             took >= timeout && took < timeout + Duration::from_millis(1500),
@@ -364,8 +372,8 @@ fn read_times_out_after_about_the_timeout_when_nothing_is_written(b: Backend) {
         );
         let start = Instant::now();
         assert_eq!(
-            r.read(Some(Duration::ZERO)).unwrap_err(),
-            ReadError::TimedOut
+            r.read_timeout(Duration::ZERO).unwrap_err(),
+            ReadTimeoutError::TimedOut
         );
         assert!(start.elapsed() < Duration::from_millis(500));
     }
@@ -375,7 +383,7 @@ fn read_times_out_after_about_the_timeout_when_nothing_is_written(b: Backend) {
 fn wait_for_sleepers(spec: &str, want: u64) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(3) {
-        if queue::info(spec, false).unwrap().header.sleepers == want {
+        if fmq::info(spec).unwrap().header.sleepers == want {
             return true;
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -386,7 +394,7 @@ fn wait_for_sleepers(spec: &str, want: u64) -> bool {
 fn futex_waiting_reader_wakes_promptly_when_another_thread_writes(b: Backend) {
     let q = TestQueue::new(b, "futex");
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     assert!(
         r.can_sleep(),
         "a default reader of a writable queue sleeps on the futex"
@@ -400,7 +408,7 @@ fn futex_waiting_reader_wakes_promptly_when_another_thread_writes(b: Backend) {
         w.write(3, 4, b"wake up").unwrap();
         (slept, w)
     });
-    let (m, data) = read_owned(&mut r, Some(Duration::from_secs(10))).unwrap();
+    let (m, data) = read_owned(&mut r, Duration::from_secs(10)).unwrap();
     let received = Instant::now();
     let (slept, _w) = writer.join().unwrap();
     let written = rx.recv().unwrap();
@@ -409,7 +417,7 @@ fn futex_waiting_reader_wakes_promptly_when_another_thread_writes(b: Backend) {
     let latency = received.duration_since(written);
     assert!(latency < Duration::from_secs(1), "woken after {latency:?}");
     assert_eq!(
-        queue::info(&q.spec, false).unwrap().header.sleepers,
+        fmq::info(&q.spec).unwrap().header.sleepers,
         0,
         "the writer clears the wake flag when it wakes the sleepers"
     );
@@ -422,17 +430,17 @@ fn polling_reader_wakes_when_another_thread_writes_and_never_writes_shared_memor
         wait: WaitStrategy::poll(Duration::from_millis(2)),
         ..ReaderOptions::default()
     };
-    let mut r = Reader::open(&q.spec, opts).unwrap();
+    let mut r = Reader::open(&q.spec, &opts).unwrap();
     assert!(!r.can_sleep());
     let spec = q.spec.clone();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
-        let flag = queue::info(&spec, false).unwrap().header.sleepers;
+        let flag = fmq::info(&spec).unwrap().header.sleepers;
         w.write(3, 4, b"polled").unwrap();
         (flag, w)
     });
     let start = Instant::now();
-    let (m, data) = read_owned(&mut r, Some(Duration::from_secs(10))).unwrap();
+    let (m, data) = read_owned(&mut r, Duration::from_secs(10)).unwrap();
     let took = start.elapsed();
     let (flag, _w) = writer.join().unwrap();
     assert_eq!((m.id, data.as_slice()), (MessageId(1), &b"polled"[..]));
@@ -451,7 +459,7 @@ fn lz4_queue_round_trips_compressible_and_incompressible_payloads_transparently(
     };
     let mut w = Writer::create(&q.spec, &opts).unwrap();
     assert_eq!(w.compression(), Compression::Lz4);
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.compression(), Compression::Lz4);
 
     let compressible: Vec<u8> = (0..10_000u32)
@@ -462,18 +470,18 @@ fn lz4_queue_round_trips_compressible_and_incompressible_payloads_transparently(
     w.write(2, 0, &random).unwrap();
     w.write(3, 0, b"tiny").unwrap();
     let batch = [
-        NewMessage::new(4, 0, 1, &compressible[..5000]),
-        NewMessage::new(5, 0, 2, &random[..1000]),
+        NewMessage::new(4, 0, &compressible[..5000]).at(1),
+        NewMessage::new(5, 0, &random[..1000]).at(2),
     ];
     assert_eq!(w.write_batch(&batch).unwrap(), Some(MessageId(5)));
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert!(m.is_compressed(), "repetitive payload is stored compressed");
     assert_eq!(m.raw_len, 10_000);
     assert!(m.len < 1000, "stored {} bytes", m.len);
     assert_eq!(data, compressible);
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert!(
         !m.is_compressed(),
         "random bytes do not shrink: stored as is"
@@ -481,19 +489,19 @@ fn lz4_queue_round_trips_compressible_and_incompressible_payloads_transparently(
     assert_eq!((m.len, m.raw_len), (4096, 4096));
     assert_eq!(data, random);
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert!(!m.is_compressed());
     assert_eq!(data, b"tiny");
 
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert!(m.is_compressed(), "write_batch compresses too");
     assert_eq!((m.msg_type, data.as_slice()), (4, &compressible[..5000]));
-    let (m, data) = read_owned(&mut r, Some(SEC)).unwrap();
+    let (m, data) = read_owned(&mut r, SEC).unwrap();
     assert_eq!((m.msg_type, data.as_slice()), (5, &random[..1000]));
 
-    let info = queue::info(&q.spec, false).unwrap();
+    let info = fmq::info(&q.spec).unwrap();
     assert_eq!(info.compression, Compression::Lz4);
-    let report = queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(report.is_healthy(), "{:?}", report.problems);
     assert_eq!(report.messages_checked, 5);
 }
@@ -501,7 +509,7 @@ fn lz4_queue_round_trips_compressible_and_incompressible_payloads_transparently(
 fn message_larger_than_the_buffer_is_refused_and_the_queue_still_works(b: Backend) {
     let q = TestQueue::new(b, "too_large");
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(
         w.write(0, 0, &[1u8; 4097]).unwrap_err(),
         WriteError::MessageTooLarge {
@@ -511,8 +519,8 @@ fn message_larger_than_the_buffer_is_refused_and_the_queue_still_works(b: Backen
     );
     assert_eq!(w.youngest_id(), MessageId(0), "nothing was published");
     let batch = [
-        NewMessage::new(0, 0, 0, b"ok"),
-        NewMessage::new(0, 0, 0, &[0u8; 5000]),
+        NewMessage::new(0, 0, b"ok").at(0),
+        NewMessage::new(0, 0, &[0u8; 5000]).at(0),
     ];
     assert!(matches!(
         w.write_batch(&batch),
@@ -523,7 +531,7 @@ fn message_larger_than_the_buffer_is_refused_and_the_queue_still_works(b: Backen
         MessageId(0),
         "a refused batch writes nothing"
     );
-    assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+    assert_eq!(r.try_read().unwrap_err(), TryReadError::Empty);
 
     let full = incompressible(4096, 3);
     assert_eq!(
@@ -538,7 +546,7 @@ fn message_larger_than_the_buffer_is_refused_and_the_queue_still_works(b: Backen
 
 fn flush_records_the_commit_point_and_open_flushes_the_recovered_queue(b: Backend) {
     let q = TestQueue::new(b, "flush");
-    let flushed_id = || queue::info(&q.spec, false).unwrap().header.flushed_id;
+    let flushed_id = || fmq::info(&q.spec).unwrap().header.flushed_id;
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
     w.flush().unwrap();
     assert_eq!(flushed_id(), 0);
@@ -554,10 +562,10 @@ fn flush_records_the_commit_point_and_open_flushes_the_recovered_queue(b: Backen
     w.write(0, 0, &payload_for(3)).unwrap();
     drop(w);
     // Recovery may issue ids again; its result is durable before the first write.
-    let w = Writer::open(&q.spec).unwrap();
+    let w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
     assert_eq!(flushed_id(), 3, "open() flushes the recovered queue");
     drop(w);
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(
         drain(&mut r),
         vec![
@@ -575,8 +583,8 @@ fn info_reports_layout_usage_writer_and_files(b: Backend) {
         w.write(0, 0, &[7u8; 10]).unwrap(); // 16 bytes each, padded
     }
     let pid = std::process::id();
-    let info = queue::info(&q.spec, true).unwrap();
-    assert_eq!(info.queue, q.spec);
+    let info = fmq::info(&q.spec).unwrap();
+    assert_eq!(info.queue.spec(), q.spec);
     assert_eq!(info.layout.slots_count(), 16);
     assert_eq!(info.layout.buf_size_bytes(), 8192);
     assert_eq!((info.header.youngest_id, info.header.oldest_id), (3, 1));
@@ -585,33 +593,32 @@ fn info_reports_layout_usage_writer_and_files(b: Backend) {
     assert_eq!(info.compression, Compression::None);
     assert_eq!(info.writer, WriterStatus::Open { pid, alive: true });
     assert_eq!(info.lock_pid, Some(pid));
-    assert_eq!(info.lock_file, q.lock_file());
+    assert_eq!(info.queue.lock_path(), q.lock_file());
     assert_eq!(info.header.generation, w.generation());
-    let slots = info.slots.expect("slots asked for");
+    let slots = fmq::slots(&q.spec).unwrap();
     assert_eq!(slots.len(), 16);
     let stamps: Vec<u64> = slots.iter().map(|s| s.stamp).collect();
     assert_eq!(&stamps[..5], &[0, 1, 2, 3, 0]);
     let stat = 256 + 16 * 64;
     match b {
         Backend::Shm => {
-            assert_eq!(info.backend, "shm");
+            assert!(info.queue.is_shared_memory());
             assert_eq!(info.files, vec![(q.stat_file(), stat + 8192)]);
         }
         Backend::File => {
-            assert_eq!(info.backend, "file");
+            assert!(!info.queue.is_shared_memory());
             assert_eq!(
                 info.files,
                 vec![(q.stat_file(), stat), (q.buf_file(), 64 + 8192)]
             );
         }
     }
-    assert!(queue::info(&q.spec, false).unwrap().slots.is_none());
 }
 
 fn check_on_a_healthy_queue_finds_no_problems_and_checks_every_present_message(b: Backend) {
     let q = TestQueue::new(b, "check");
     let mut w = Writer::create(&q.spec, &small(16, 8192)).unwrap();
-    let report = queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(
         report.is_healthy() && report.messages_checked == 0,
         "{report:?}"
@@ -619,14 +626,14 @@ fn check_on_a_healthy_queue_finds_no_problems_and_checks_every_present_message(b
     for id in 1..=40u64 {
         w.write(0, 0, &payload_for(id)).unwrap();
     }
-    let present = queue::info(&q.spec, false).unwrap().present_count;
+    let present = fmq::info(&q.spec).unwrap().present_count;
     assert!(present > 0 && present <= 16);
-    let report = queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(report.warnings.is_empty(), "live writer: {report:?}");
     assert_eq!(report.messages_checked, present);
     drop(w);
-    let report = queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(
         report.is_healthy() && report.warnings.is_empty(),
         "{report:?}"
@@ -637,27 +644,26 @@ fn check_on_a_healthy_queue_finds_no_problems_and_checks_every_present_message(b
 fn clear_refuses_while_a_writer_is_alive_and_resets_only_a_set_mark(b: Backend) {
     let q = TestQueue::new(b, "clear");
     let w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
-    match queue::clear(&q.spec).unwrap_err() {
-        OpenError::Locked { pid, .. } => assert_eq!(pid, Some(std::process::id())),
+    match fmq::clear(&q.spec).unwrap_err() {
+        AdminError::Open(OpenError::Locked { pid, .. }) => {
+            assert_eq!(pid, Some(std::process::id()))
+        }
         other => panic!("expected Locked, got {other:?}"),
     }
     drop(w);
-    assert!(
-        !queue::clear(&q.spec).unwrap(),
-        "a clean close left no mark"
-    );
+    assert!(!fmq::clear(&q.spec).unwrap(), "a clean close left no mark");
 
     // A writer that died: mark open, naming a pid that does not exist.
     patch(&q.stat_file(), off::WRITER_PID, &DEAD_PID.to_le_bytes());
     patch(&q.stat_file(), off::WRITER_OPEN, &1u32.to_le_bytes());
     assert_eq!(
-        queue::info(&q.spec, false).unwrap().writer,
+        fmq::info(&q.spec).unwrap().writer,
         WriterStatus::Open {
             pid: DEAD_PID,
             alive: false
         }
     );
-    let report = queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(
         report.is_healthy(),
         "a dead writer's mark is not corruption"
@@ -669,56 +675,59 @@ fn clear_refuses_while_a_writer_is_alive_and_resets_only_a_set_mark(b: Backend) 
             .any(|w| w.contains(&DEAD_PID.to_string())),
         "{report:?}"
     );
-    assert!(queue::clear(&q.spec).unwrap(), "the mark was set");
+    assert!(fmq::clear(&q.spec).unwrap(), "the mark was set");
     assert_eq!(
-        queue::info(&q.spec, false).unwrap().writer,
+        fmq::info(&q.spec).unwrap().writer,
         WriterStatus::Closed { last_pid: DEAD_PID }
     );
-    assert!(!queue::clear(&q.spec).unwrap());
-    assert!(queue::check(&q.spec).unwrap().warnings.is_empty());
+    assert!(!fmq::clear(&q.spec).unwrap());
+    assert!(fmq::check(&q.spec).unwrap().warnings.is_empty());
 }
 
 fn remove_refuses_a_live_writer_then_deletes_every_file(b: Backend) {
     let q = TestQueue::new(b, "remove");
     let w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
     assert!(matches!(
-        queue::remove(&q.spec, false),
-        Err(OpenError::Locked { .. })
+        fmq::remove(&q.spec),
+        Err(AdminError::Open(OpenError::Locked { .. }))
     ));
-    assert!(Reader::open(&q.spec, ReaderOptions::default()).is_ok());
+    assert!(Reader::open(&q.spec, &ReaderOptions::default()).is_ok());
     drop(w);
-    queue::remove(&q.spec, false).unwrap();
+    fmq::remove(&q.spec).unwrap();
     let qp = fmq::QueuePath::parse(&q.spec).unwrap();
-    assert!(!queue::exists(&qp));
     for f in qp.data_files() {
-        assert!(!f.exists(), "{f:?} removed");
+        // `symlink_metadata`: not even a dangling link of that name is left.
+        assert!(std::fs::symlink_metadata(f).is_err(), "{f:?} removed");
     }
     assert!(!q.lock_file().exists(), "lock file removed");
     let not_found = |e: OpenError| match e {
         OpenError::NotFound { queue } => assert_eq!(queue, q.spec),
         other => panic!("expected NotFound, got {other:?}"),
     };
-    not_found(Reader::open(&q.spec, ReaderOptions::default()).unwrap_err());
-    not_found(Writer::open(&q.spec).unwrap_err());
-    not_found(queue::remove(&q.spec, false).unwrap_err());
-    not_found(queue::info(&q.spec, false).unwrap_err());
-    not_found(queue::clear(&q.spec).unwrap_err());
+    not_found(Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err());
+    not_found(Writer::open(&q.spec, &WriterOptions::default()).unwrap_err());
+    not_found(admin_open(fmq::remove(&q.spec).unwrap_err()));
+    not_found(admin_open(fmq::info(&q.spec).unwrap_err()));
+    not_found(admin_open(fmq::clear(&q.spec).unwrap_err()));
 }
 
 fn reader_waiting_on_a_queue_that_is_removed_gets_removed(b: Backend) {
     let q = TestQueue::new(b, "removed_wait");
     drop(Writer::create(&q.spec, &small(16, 4096)).unwrap());
-    let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+    let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
     let spec = q.spec.clone();
     let remover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
-        queue::remove(&spec, false)
+        fmq::remove(&spec)
     });
     let start = Instant::now();
-    let err = r.read(Some(Duration::from_secs(5))).unwrap_err();
+    let err = r.read_timeout(Duration::from_secs(5)).unwrap_err();
     remover.join().unwrap().unwrap();
-    assert_eq!(err, ReadError::Removed);
-    assert!(!err.is_recoverable());
+    assert_eq!(err, ReadTimeoutError::Failed(ReadError::Removed));
+    let ReadTimeoutError::Failed(err) = err else {
+        unreachable!()
+    };
+    assert!(err.is_fatal());
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -726,18 +735,18 @@ fn reader_waiting_on_a_queue_that_is_removed_gets_removed(b: Backend) {
     );
 }
 
-fn open_wait_succeeds_on_a_queue_created_later_by_another_thread(b: Backend) {
-    let q = TestQueue::new(b, "open_wait");
+fn open_timeout_succeeds_on_a_queue_created_later_by_another_thread(b: Backend) {
+    let q = TestQueue::new(b, "open_timeout");
     assert!(matches!(
-        Reader::open(&q.spec, ReaderOptions::default()),
+        Reader::open(&q.spec, &ReaderOptions::default()),
         Err(OpenError::NotFound { .. })
     ));
     let start = Instant::now();
     assert!(matches!(
-        Reader::open_wait(
+        Reader::open_timeout(
             &q.spec,
-            ReaderOptions::default(),
-            Some(Duration::from_millis(100))
+            &ReaderOptions::default(),
+            Duration::from_millis(100)
         ),
         Err(OpenError::NotFound { .. })
     ));
@@ -751,18 +760,14 @@ fn open_wait_succeeds_on_a_queue_created_later_by_another_thread(b: Backend) {
         w
     });
     let start = Instant::now();
-    let mut r = Reader::open_wait(
-        &q.spec,
-        from(StartAt::Oldest),
-        Some(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let mut r =
+        Reader::open_timeout(&q.spec, &from(StartAt::Oldest), Duration::from_secs(10)).unwrap();
     assert!(
         start.elapsed() >= Duration::from_millis(150),
         "{:?}",
         start.elapsed()
     );
-    let (m, data) = read_owned(&mut r, Some(Duration::from_secs(5))).unwrap();
+    let (m, data) = read_owned(&mut r, Duration::from_secs(5)).unwrap();
     assert_eq!(
         (m.id, data.as_slice()),
         (MessageId(1), &b"created late"[..])
@@ -807,5 +812,5 @@ both_backends!(
     clear_refuses_while_a_writer_is_alive_and_resets_only_a_set_mark,
     remove_refuses_a_live_writer_then_deletes_every_file,
     reader_waiting_on_a_queue_that_is_removed_gets_removed,
-    open_wait_succeeds_on_a_queue_created_later_by_another_thread,
+    open_timeout_succeeds_on_a_queue_created_later_by_another_thread,
 );

@@ -24,7 +24,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fmq::{Msg, NewMessage, ReadError, Reader, StartAt, Writer, WriterStatus};
+use fmq::{
+    Lag, MessageRef, NewMessage, ReadError, Reader, StartAt, TryReadError, Writer, WriterOptions,
+    WriterStatus,
+};
 
 const ENTRY: &str = "crash_child_entry";
 /// Slots of the test queue: with [`BUF_SIZE`] and the sizes of [`payload_len`], sometimes the
@@ -154,9 +157,9 @@ impl Tally {
 
     /// Applies one read result; returns whether it was a message or a lag (`false` for
     /// `Empty`, `TimedOut` and fatal errors).
-    fn apply(&mut self, r: Result<Msg<'_>, ReadError>) -> bool {
-        match r {
-            Ok(m) => {
+    fn apply<'a>(&mut self, r: impl ReadOutcome<MessageRef<'a>>) -> bool {
+        match r.outcome() {
+            Ok(Some(m)) => {
                 let id = m.meta.id.0;
                 if id != self.next {
                     self.order += 1;
@@ -169,7 +172,7 @@ impl Tally {
                     self.end = Some(id);
                 } else {
                     let (t, s) = types_for(id);
-                    if (m.meta.msg_type, m.meta.subtype) != (t, s) || !payload_is(id, m.data) {
+                    if (m.meta.msg_type, m.meta.subtype) != (t, s) || !payload_is(id, m.payload) {
                         self.corrupt += 1;
                         self.problem(
                             id,
@@ -178,7 +181,7 @@ impl Tally {
                                  {t} {s}, {} bytes)",
                                 m.meta.msg_type,
                                 m.meta.subtype,
-                                m.data.len(),
+                                m.payload.len(),
                                 payload_len(id)
                             ),
                         );
@@ -189,10 +192,10 @@ impl Tally {
                 self.next = id + 1;
                 true
             }
-            Err(ReadError::Lagged {
+            Err(ReadError::Lagged(Lag {
                 missed_count,
                 resumed_at,
-            }) => {
+            })) => {
                 if missed_count == 0 || resumed_at.0 != self.next + missed_count {
                     self.order += 1;
                     self.problem(
@@ -208,7 +211,7 @@ impl Tally {
                 self.next = self.next.max(resumed_at.0);
                 true
             }
-            Err(ReadError::Empty | ReadError::TimedOut) => false,
+            Ok(None) => false,
             Err(e) if e.is_skipped_message() => {
                 self.corrupt += 1;
                 let id = match &e {
@@ -252,7 +255,7 @@ impl Tally {
 fn reader_child() {
     let spec = env("FMQ_TEST_SPEC");
     let parent = std::os::unix::process::parent_id();
-    let mut r = Reader::open(&spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.position().0, 1, "attached before the first message");
     say("READY");
     let start = Instant::now();
@@ -260,7 +263,7 @@ fn reader_child() {
     let mut aborted = false;
     let mut reads = 0u64;
     while t.end.is_none() && t.fatal == 0 {
-        let got = t.apply(r.read(Some(Duration::from_millis(100))));
+        let got = t.apply(r.read_timeout(Duration::from_millis(100)));
         reads += 1;
         if (!got || reads % 4096 == 0)
             && (start.elapsed() > READER_LIFETIME || std::os::unix::process::parent_id() != parent)
@@ -287,7 +290,7 @@ fn writer_child() {
     let mut x = parse_seed(&env("FMQ_CRASH_WRITER_SEED")) | 1;
     let flush = env("FMQ_CRASH_FLUSH") == "1";
     let parent = std::os::unix::process::parent_id();
-    let mut w = Writer::open(&spec).unwrap();
+    let mut w = Writer::open(&spec, &WriterOptions::default()).unwrap();
     let rep = *w.recovery_report().expect("an existing queue is recovered");
     say(&format!(
         "READY youngest={} dropped={}",
@@ -310,7 +313,7 @@ fn writer_child() {
                 .zip(next..)
                 .map(|(b, id)| {
                     let (t, s) = types_for(id);
-                    NewMessage::new(t, s, now, b)
+                    NewMessage::new(t, s, b).at(now)
                 })
                 .collect();
             let last = w.write_batch(&msgs).unwrap();
@@ -354,14 +357,14 @@ fn child(role: &str, spec: &str) -> Command {
 /// slot describes a published message still present (recovery retired the half-written
 /// message, any uncommitted batch, and any retirement the dead writer had not finished).
 fn check_slots_after_recovery(spec: &str, oldest: u64, youngest: u64, ctx: &str) {
-    let info = fmq::queue::info(spec, true).unwrap();
+    let info = fmq::info(spec).unwrap();
     assert_eq!(
         (info.header.oldest_id, info.header.youngest_id),
         (oldest, youngest),
         "{ctx}: recovery moved the commit line"
     );
     let s = u64::from(SLOTS);
-    for (index, slot) in info.slots.unwrap().iter().enumerate() {
+    for (index, slot) in fmq::slots(spec).unwrap().iter().enumerate() {
         if slot.stamp == 0 {
             continue;
         }
@@ -378,7 +381,7 @@ fn check_slots_after_recovery(spec: &str, oldest: u64, youngest: u64, ctx: &str)
 /// nothing (the message being written when the writer died is never returned). A lag is
 /// allowed only if the writer moved the oldest id since `oldest` was noted.
 fn read_all_present(spec: &str, oldest: u64, youngest: u64, ctx: &str) -> u64 {
-    let mut r = Reader::open(spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(
         r.position().0,
         oldest,
@@ -391,7 +394,7 @@ fn read_all_present(spec: &str, oldest: u64, youngest: u64, ctx: &str) -> u64 {
             Ok(m) => {
                 assert_eq!(m.meta.id.0, want, "{ctx}: ids follow on");
                 assert!(
-                    payload_is(want, m.data),
+                    payload_is(want, m.payload),
                     "{ctx}: id {want}: payload is not the one written"
                 );
                 assert_eq!(
@@ -401,11 +404,11 @@ fn read_all_present(spec: &str, oldest: u64, youngest: u64, ctx: &str) -> u64 {
                 );
                 read += 1;
             }
-            Err(ReadError::Lagged {
+            Err(TryReadError::Failed(ReadError::Lagged(Lag {
                 missed_count,
                 resumed_at,
-            }) => {
-                let now_oldest = fmq::queue::info(spec, false).unwrap().header.oldest_id;
+            }))) => {
+                let now_oldest = fmq::info(spec).unwrap().header.oldest_id;
                 assert!(
                     now_oldest > oldest && resumed_at.0 == want + missed_count,
                     "{ctx}: id {want} of {oldest}..={youngest} was lost (lag of {missed_count} \
@@ -417,7 +420,7 @@ fn read_all_present(spec: &str, oldest: u64, youngest: u64, ctx: &str) -> u64 {
         }
     }
     match r.try_read() {
-        Err(ReadError::Empty) => {}
+        Err(TryReadError::Empty) => {}
         Ok(m) => panic!(
             "{ctx}: read id {} beyond the commit point {youngest}",
             m.meta.id.0
@@ -495,7 +498,7 @@ fn crash_run(b: Backend) {
     for r in &mut readers {
         r.wait_line("READY");
     }
-    let mut mine = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut mine = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     let mut tally = Tally::starting_at(1);
 
     let mut youngest = 0; // the commit point: the youngest id published so far
@@ -526,7 +529,7 @@ fn crash_run(b: Backend) {
         // Read while it writes, then kill it wherever it is.
         let until = Instant::now() + delay;
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            tally.apply(mine.read(Some(left)));
+            tally.apply(mine.read_timeout(left));
         }
         let status = writer.kill();
         if status.signal() != Some(libc::SIGKILL) {
@@ -538,7 +541,7 @@ fn crash_run(b: Backend) {
         }
 
         // What the dead writer published.
-        let info = fmq::queue::info(&q.spec, false).unwrap();
+        let info = fmq::info(&q.spec).unwrap();
         assert_eq!(
             info.writer,
             WriterStatus::Open { pid, alive: false },
@@ -564,7 +567,7 @@ fn crash_run(b: Backend) {
         );
 
         // Recovery.
-        let mut w = Writer::open(&q.spec).unwrap();
+        let mut w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
         let rep = *w.recovery_report().unwrap();
         assert!(rep.writer_was_open, "{ctx}: {rep:?}");
         assert_eq!(rep.previous_pid, pid, "{ctx}: {rep:?}");
@@ -592,7 +595,7 @@ fn crash_run(b: Backend) {
         // Every published message is readable until overwritten...
         verified += read_all_present(&q.spec, oldest, youngest, &ctx);
         assert!(
-            matches!(mine.try_read(), Err(ReadError::Empty)),
+            matches!(mine.try_read(), Err(TryReadError::Empty)),
             "{ctx}: nothing new after recovery"
         );
         // ...also once the recovered writer writes again (into the bytes after the youngest
@@ -650,7 +653,7 @@ fn crash_run(b: Backend) {
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let report = fmq::queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(report.is_healthy(), "{b:?} seed {seed:#x}: {report:?}");
     assert!(
         youngest > 4 * kills,

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fmq::map::{CreateFault, CreateStep};
-use fmq::{queue, CreateOptions, OpenError, Reader, Writer};
+use fmq::__test::{set_create_fault, CreateFault, CreateStep};
+use fmq::{CreateError, CreateOptions, OpenError, Reader, Writer, WriterOptions};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -76,14 +76,14 @@ struct FaultGuard;
 
 impl FaultGuard {
     fn set(f: CreateFault) -> FaultGuard {
-        fmq::map::__set_create_fault(Some(f));
+        set_create_fault(Some(f));
         FaultGuard
     }
 }
 
 impl Drop for FaultGuard {
     fn drop(&mut self) {
-        fmq::map::__set_create_fault(None);
+        set_create_fault(None);
     }
 }
 
@@ -102,7 +102,7 @@ fn create_refuses_a_queue_larger_than_the_free_space_with_one_line() {
     let err = Writer::create(spec, &big(1024, 16 << 20)).unwrap_err();
     let needed = 256 + 64 * 1024 + 64 + (16 << 20);
     match &err {
-        OpenError::NoSpace {
+        CreateError::NoSpace {
             needed: n, free, ..
         } => {
             assert_eq!(*n, needed);
@@ -162,7 +162,7 @@ fn create_that_runs_out_of_space_while_reserving_leaves_no_data_or_temp_file_and
         let before = fmq_free(fs.path());
         let err = Writer::create(spec, &opts).unwrap_err();
         assert!(
-            matches!(err, OpenError::NoSpace { .. }),
+            matches!(err, CreateError::NoSpace { .. }),
             "{name}: expected NoSpace, got {err:?}"
         );
         assert!(
@@ -209,9 +209,10 @@ fn a_data_file_larger_than_its_layout_is_refused_by_open_and_reported_by_check()
         set_len(&file, huge);
         let ctx = format!("{b:?} {part}");
         let errs = [
-            Reader::open(&q.spec, fmq::ReaderOptions::default()).unwrap_err(),
-            Writer::open(&q.spec).unwrap_err(),
-            queue::info(&q.spec, false).unwrap_err(),
+            Reader::open(&q.spec, &fmq::ReaderOptions::default()).unwrap_err(),
+            Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
+            admin_open(fmq::info(&q.spec).unwrap_err()),
+            admin_open(fmq::slots(&q.spec).unwrap_err()),
         ];
         for e in errs {
             match &e {
@@ -223,14 +224,14 @@ fn a_data_file_larger_than_its_layout_is_refused_by_open_and_reported_by_check()
                 other => panic!("{ctx}: expected BadFileSize, got {other:?}"),
             }
         }
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(!report.is_healthy(), "{ctx}: check says healthy");
         assert!(
             report.problems[0].contains(&format!("has {huge} bytes but its header needs {needed}")),
             "{ctx}: {report:?}"
         );
         set_len(&file, needed);
-        assert!(queue::check(&q.spec).unwrap().is_healthy(), "{ctx}");
+        assert!(fmq::check(&q.spec).unwrap().is_healthy(), "{ctx}");
     }
 }
 
@@ -246,10 +247,10 @@ fn make_old(spec: &str) {
 
 /// The payloads a reader from the oldest finds, and whether `check` says healthy.
 fn contents(spec: &str) -> (Vec<Vec<u8>>, bool) {
-    let mut r = Reader::open(spec, from(fmq::StartAt::Oldest))
+    let mut r = Reader::open(spec, &from(fmq::StartAt::Oldest))
         .unwrap_or_else(|e| panic!("open after the stop: {e}"));
     let got = drain(&mut r).into_iter().map(|(_, d)| d).collect();
-    let report = queue::check(spec).unwrap();
+    let report = fmq::check(spec).unwrap();
     (got, report.is_healthy())
 }
 
@@ -284,12 +285,12 @@ fn create_child_entry() {
         "4" => CreateStep::StatRenamed,
         _ => CreateStep::BackupRemoved,
     };
-    fmq::map::__set_create_fault(Some(CreateFault::CrashAfter(step)));
+    set_create_fault(Some(CreateFault::CrashAfter(step)));
     let opts = CreateOptions {
-        force: true,
+        replace: true,
         ..small(32, 8192)
     };
-    let r = Writer::create(&env("FMQ_TEST_SPEC"), &opts);
+    let r = Writer::create(env("FMQ_TEST_SPEC"), &opts);
     say(&format!("NOT STOPPED {r:?}"));
 }
 
@@ -329,7 +330,7 @@ fn create_force_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
         if expect_new {
             assert_eq!(got, Vec::<Vec<u8>>::new(), "step {step}: the new queue");
             assert_eq!(
-                Reader::open(&q.spec, from(fmq::StartAt::Oldest))
+                Reader::open(&q.spec, &from(fmq::StartAt::Oldest))
                     .unwrap()
                     .layout()
                     .slots_count(),
@@ -339,7 +340,7 @@ fn create_force_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
             assert_eq!(got, old_contents(), "step {step}: the old queue");
         }
         // The next writer repairs whatever is half done and removes the leftovers.
-        let mut w = Writer::open(&q.spec).unwrap();
+        let mut w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
         assert_eq!(leftovers(&dir, &name), Vec::<String>::new(), "step {step}");
         w.write(0, 0, b"after").unwrap();
         drop(w);
@@ -363,7 +364,7 @@ fn a_failed_step_of_create_force_keeps_the_old_queue_and_leaves_no_temporary_fil
         let (q, dir, name) = old_file_queue("fail");
         let f = FaultGuard::set(CreateFault::Fail(step));
         let opts = CreateOptions {
-            force: true,
+            replace: true,
             ..small(32, 8192)
         };
         let err = Writer::create(&q.spec, &opts).unwrap_err();
@@ -377,7 +378,10 @@ fn a_failed_step_of_create_force_keeps_the_old_queue_and_leaves_no_temporary_fil
         assert!(healthy, "{step:?}");
         assert_eq!(got, old_contents(), "{step:?}: the old queue is intact");
         // And its writer goes on.
-        Writer::open(&q.spec).unwrap().write(0, 0, b"more").unwrap();
+        Writer::open(&q.spec, &WriterOptions::default())
+            .unwrap()
+            .write(0, 0, b"more")
+            .unwrap();
     }
     // A fresh create that fails leaves nothing but the lock file.
     let q = TestQueue::new(Backend::File, "fresh");
@@ -404,7 +408,7 @@ fn readers_and_check_during_a_create_force_loop_see_a_complete_queue_never_a_mis
         std::thread::spawn(move || {
             let mut n = 0u64;
             let opts = CreateOptions {
-                force: true,
+                replace: true,
                 ..small(16, 4096)
             };
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -419,12 +423,12 @@ fn readers_and_check_during_a_create_force_loop_see_a_complete_queue_never_a_mis
     let (mut checks, mut opens) = (0u64, 0u64);
     let mut problems: Vec<String> = Vec::new();
     while start.elapsed() < Duration::from_millis(1500) {
-        match queue::check(&spec) {
+        match fmq::check(&spec) {
             Ok(report) => problems.extend(report.problems),
             Err(e) => problems.push(format!("check: {e}")),
         }
         checks += 1;
-        match Reader::open(&spec, from(fmq::StartAt::Oldest)) {
+        match Reader::open(&spec, &from(fmq::StartAt::Oldest)) {
             Ok(_) => opens += 1,
             Err(e) => problems.push(format!("open: {e}")),
         }

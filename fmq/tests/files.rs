@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fmq::{
-    queue, CreateOptions, Locking, MessageId, OpenError, ReadError, Reader, ReaderOptions, StartAt,
-    WaitStrategy, Writer,
+    AdminError, AttachError, CorruptReason, CreateError, CreateOptions, Locking, MessageId,
+    OpenError, ReadError, ReadTimeoutError, Reader, ReaderOptions, RecoverError, StartAt,
+    TryReadError, WaitStrategy, Writer, WriterOptions,
 };
-use fmq_core::{AttachError, CorruptReason, Part, RecoverError};
+use fmq_core::Part;
 
 /// Line 0 of the header (bytes 0..64) as words.
 fn line0(path: &Path) -> [u64; 8] {
@@ -52,19 +53,19 @@ fn make_queue(b: Backend, test: &str, slots: u32, buf: u64, n: u64) -> TestQueue
 }
 
 fn attach_error_of_reader(spec: &str) -> AttachError {
-    match Reader::open(spec, ReaderOptions::default()).unwrap_err() {
-        OpenError::Attach { queue, source } => {
+    match Reader::open(spec, &ReaderOptions::default()).unwrap_err() {
+        OpenError::Attach { queue, reason } => {
             assert_eq!(queue, spec);
-            source
+            reason
         }
         other => panic!("expected Attach, got {other:?}"),
     }
 }
 
 fn attach_error_of_writer(spec: &str) -> AttachError {
-    match Writer::open(spec).unwrap_err() {
+    match Writer::open(spec, &WriterOptions::default()).unwrap_err() {
         OpenError::Recover {
-            source: RecoverError::Attach(e),
+            reason: RecoverError::Attach(e),
             ..
         } => e,
         other => panic!("expected Recover(Attach), got {other:?}"),
@@ -91,7 +92,7 @@ fn bad_stat_magic_is_refused_with_attach_bad_magic() {
             attach_error_of_writer(&q.spec),
             AttachError::BadMagic { found }
         );
-        let err = Reader::open(&q.spec, ReaderOptions::default()).unwrap_err();
+        let err = Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -100,13 +101,13 @@ fn bad_stat_magic_is_refused_with_attach_bad_magic() {
             )
         );
         assert!(matches!(
-            queue::info(&q.spec, false),
-            Err(OpenError::Attach {
-                source: AttachError::BadMagic { .. },
+            fmq::info(&q.spec),
+            Err(AdminError::Open(OpenError::Attach {
+                reason: AttachError::BadMagic { .. },
                 ..
-            })
+            }))
         ));
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert_eq!(report.problems.len(), 1, "{b:?}: {report:?}");
         assert!(report.problems[0].contains("bad magic"), "{report:?}");
 
@@ -129,7 +130,7 @@ fn future_version_with_a_valid_layout_crc_is_refused_as_unsupported_version() {
         };
         assert_eq!(attach_error_of_reader(&q.spec), want);
         assert_eq!(attach_error_of_writer(&q.spec), want);
-        let err = Reader::open(&q.spec, ReaderOptions::default()).unwrap_err();
+        let err = Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("unsupported queue format version 3 (this build reads version 2)"),
@@ -183,7 +184,7 @@ fn layout_field_changed_without_fixing_the_crc_fails_the_header_checksum() {
             ));
         }
         rewrite_line0(&q.stat_file(), false, |w| *w = original);
-        assert!(Reader::open(&q.spec, ReaderOptions::default()).is_ok());
+        assert!(Reader::open(&q.spec, &ReaderOptions::default()).is_ok());
     });
 }
 
@@ -212,12 +213,12 @@ fn unknown_compression_codec_is_refused_with_unknown_codec() {
         rewrite_line0(&q.stat_file(), true, |w| {
             w[4] = (w[4] & 0xffff_ffff) | (2u64 << 32); // queue_flags: codec 2
         });
-        match Reader::open(&q.spec, ReaderOptions::default()).unwrap_err() {
+        match Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err() {
             OpenError::UnknownCodec { codec, .. } => assert_eq!(codec, 2),
             other => panic!("expected UnknownCodec, got {other:?}"),
         }
         assert!(matches!(
-            Writer::open(&q.spec),
+            Writer::open(&q.spec, &WriterOptions::default()),
             Err(OpenError::UnknownCodec { codec: 2, .. })
         ));
     });
@@ -233,7 +234,7 @@ fn writer_refused_for_an_unknown_codec_leaves_the_header_unchanged() {
         });
         let before = std::fs::read(q.stat_file()).unwrap();
         assert!(matches!(
-            Writer::open(&q.spec),
+            Writer::open(&q.spec, &WriterOptions::default()),
             Err(OpenError::UnknownCodec { codec: 2, .. })
         ));
         let after = std::fs::read(q.stat_file()).unwrap();
@@ -250,7 +251,7 @@ fn writer_open_of_a_missing_queue_is_not_found_and_leaves_no_lock_file() {
     both(|b| {
         let q = TestQueue::new(b, "missing");
         assert!(matches!(
-            Writer::open(&q.spec),
+            Writer::open(&q.spec, &WriterOptions::default()),
             Err(OpenError::NotFound { .. })
         ));
         assert!(
@@ -274,31 +275,31 @@ fn zero_length_data_files_are_refused_with_empty_file() {
             let file = if stat { q.stat_file() } else { q.buf_file() };
             set_len(&file, 0);
             for err in [
-                Reader::open(&q.spec, ReaderOptions::default()).unwrap_err(),
-                Writer::open(&q.spec).unwrap_err(),
-                queue::info(&q.spec, false).unwrap_err(),
+                Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err(),
+                Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
+                admin_open(fmq::info(&q.spec).unwrap_err()),
             ] {
                 match err {
                     OpenError::EmptyFile { file: f } => assert_eq!(f, file),
                     other => panic!("{b:?}: expected EmptyFile, got {other:?}"),
                 }
             }
-            let report = queue::check(&q.spec).unwrap();
+            let report = fmq::check(&q.spec).unwrap();
             assert!(!report.is_healthy());
             // Refused without force; a forced create replaces the damaged queue.
             assert!(matches!(
                 Writer::create(&q.spec, &small(16, 4096)),
-                Err(OpenError::AlreadyExists { .. })
+                Err(CreateError::AlreadyExists { .. })
             ));
             let forced = CreateOptions {
-                force: true,
+                replace: true,
                 ..small(16, 4096)
             };
             Writer::create(&q.spec, &forced)
                 .unwrap()
                 .write(0, 0, b"x")
                 .unwrap();
-            let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+            let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
             assert_eq!(drain(&mut r), vec![(1, b"x".to_vec())]);
         }
     }
@@ -309,11 +310,11 @@ fn is_size_error(e: &OpenError) -> bool {
         e,
         OpenError::BadFileSize { .. }
             | OpenError::Attach {
-                source: AttachError::RegionTooSmall { .. },
+                reason: AttachError::RegionTooSmall { .. },
                 ..
             }
             | OpenError::Recover {
-                source: RecoverError::Attach(AttachError::RegionTooSmall { .. }),
+                reason: RecoverError::Attach(AttachError::RegionTooSmall { .. }),
                 ..
             }
     )
@@ -361,13 +362,15 @@ fn truncated_stat_buf_or_segment_is_an_error_not_a_panic() {
             let file = if stat { q.stat_file() } else { q.buf_file() };
             set_len(&file, len);
             let ctx = format!("{b:?} {} truncated to {len}", file.display());
-            let r = Reader::open(&q.spec, ReaderOptions::default()).unwrap_err();
+            let r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err();
             assert!(is_size_error(&r), "{ctx}: reader got {r:?}");
-            let w = Writer::open(&q.spec).unwrap_err();
+            let w = Writer::open(&q.spec, &WriterOptions::default()).unwrap_err();
             assert!(is_size_error(&w), "{ctx}: writer got {w:?}");
-            let i = queue::info(&q.spec, true).unwrap_err();
+            let i = admin_open(fmq::info(&q.spec).unwrap_err());
             assert!(is_size_error(&i), "{ctx}: info got {i:?}");
-            let report = queue::check(&q.spec).unwrap();
+            let s = admin_open(fmq::slots(&q.spec).unwrap_err());
+            assert!(is_size_error(&s), "{ctx}: slots got {s:?}");
+            let report = fmq::check(&q.spec).unwrap();
             assert!(!report.is_healthy(), "{ctx}: check says healthy");
             if !stat && len < 64 {
                 assert!(
@@ -380,7 +383,7 @@ fn truncated_stat_buf_or_segment_is_an_error_not_a_panic() {
                     matches!(
                         r,
                         OpenError::Attach {
-                            source: AttachError::RegionTooSmall {
+                            reason: AttachError::RegionTooSmall {
                                 part: Part::Buf,
                                 ..
                             },
@@ -400,14 +403,14 @@ fn buf_file_of_another_queue_is_refused_as_mismatched_files() {
     let a = make_queue(Backend::File, "mine", 16, 4096, 2);
     std::thread::sleep(Duration::from_millis(2)); // distinct creation times, generations
     let other = make_queue(Backend::File, "other", 16, 4096, 2);
-    let gen = |q: &TestQueue| queue::info(&q.spec, false).unwrap().header.generation;
+    let gen = |q: &TestQueue| fmq::info(&q.spec).unwrap().header.generation;
     let (gen_a, gen_other) = (gen(&a), gen(&other));
     assert_ne!(gen_a, gen_other);
     std::fs::copy(other.buf_file(), a.buf_file()).unwrap();
     for err in [
-        Reader::open(&a.spec, ReaderOptions::default()).unwrap_err(),
-        Writer::open(&a.spec).unwrap_err(),
-        queue::info(&a.spec, false).unwrap_err(),
+        Reader::open(&a.spec, &ReaderOptions::default()).unwrap_err(),
+        Writer::open(&a.spec, &WriterOptions::default()).unwrap_err(),
+        admin_open(fmq::info(&a.spec).unwrap_err()),
     ] {
         match err {
             OpenError::MismatchedFiles {
@@ -421,7 +424,7 @@ fn buf_file_of_another_queue_is_refused_as_mismatched_files() {
             other => panic!("expected MismatchedFiles, got {other:?}"),
         }
     }
-    let report = queue::check(&a.spec).unwrap();
+    let report = fmq::check(&a.spec).unwrap();
     assert!(
         report.problems[0].contains("belongs to another queue"),
         "{report:?}"
@@ -434,15 +437,15 @@ fn buf_file_with_bad_magic_is_refused_as_bad_buf_header() {
     let q = make_queue(Backend::File, "buf_magic", 16, 4096, 2);
     patch(&q.buf_file(), 0, b"garbage!");
     for err in [
-        Reader::open(&q.spec, ReaderOptions::default()).unwrap_err(),
-        Writer::open(&q.spec).unwrap_err(),
+        Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err(),
+        Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
     ] {
         match err {
             OpenError::BadBufHeader { file } => assert_eq!(file, q.buf_file()),
             other => panic!("expected BadBufHeader, got {other:?}"),
         }
     }
-    assert!(!queue::check(&q.spec).unwrap().is_healthy());
+    assert!(!fmq::check(&q.spec).unwrap().is_healthy());
 }
 
 #[test]
@@ -451,14 +454,14 @@ fn bad_queue_names_are_refused_with_bad_name() {
     for spec in ["", "shm:", "shm:a/b", "dir/", "..", "/"] {
         assert!(
             matches!(
-                Reader::open(spec, ReaderOptions::default()),
+                Reader::open(spec, &ReaderOptions::default()),
                 Err(OpenError::BadName(_))
             ),
             "{spec:?}"
         );
         assert!(matches!(
             Writer::create(spec, &small(16, 4096)),
-            Err(OpenError::BadName(_))
+            Err(CreateError::Open(OpenError::BadName(_)))
         ));
     }
 }
@@ -475,29 +478,32 @@ struct Reached {
 /// Opens, inspects, reads and recovers whatever `spec` holds; everything may fail, nothing
 /// may panic, and a writer that does open must leave a queue whose next message reads back.
 fn exercise(spec: &str, reached: &mut Reached) {
-    let _ = queue::info(spec, true);
-    let _ = queue::check(spec);
+    let _ = fmq::info(spec);
+    let _ = fmq::slots(spec);
+    let _ = fmq::check(spec);
     let opts = ReaderOptions {
         start: StartAt::Oldest,
         wait: WaitStrategy::poll(Duration::from_millis(1)),
         ..ReaderOptions::default()
     };
-    if let Ok(mut r) = Reader::open(spec, opts) {
+    if let Ok(mut r) = Reader::open(spec, &opts) {
         reached.reader_opened += 1;
         for _ in 0..40 {
             match r.try_read() {
                 Ok(_) => reached.messages_read += 1,
-                Err(ReadError::Empty) => break,
-                Err(ReadError::Corrupt { .. }) => reached.corrupt_reported += 1,
-                Err(e) if e.is_recoverable() => {}
+                Err(TryReadError::Empty) => break,
+                Err(TryReadError::Failed(ReadError::Corrupt { .. })) => {
+                    reached.corrupt_reported += 1
+                }
+                Err(TryReadError::Failed(e)) if !e.is_fatal() => {}
                 Err(_) => break,
             }
         }
     }
-    if let Ok(mut w) = Writer::open(spec) {
+    if let Ok(mut w) = Writer::open(spec, &WriterOptions::default()) {
         reached.writer_opened += 1;
         if let Ok(id) = w.write(1, 2, b"after recovery") {
-            let mut r = Reader::open(spec, from(StartAt::Youngest)).unwrap();
+            let mut r = Reader::open(spec, &from(StartAt::Youngest)).unwrap();
             let (m, data) = try_read_owned(&mut r).unwrap();
             assert_eq!((m.id, data.as_slice()), (id, &b"after recovery"[..]));
         }
@@ -591,14 +597,14 @@ fn check_reports_flipped_payload_bytes_and_readers_skip_only_that_message() {
     both(|b| {
         const SLOTS: u32 = 16;
         let q = make_queue(b, "flipped", SLOTS, 4096, 5);
-        let slots = queue::info(&q.spec, true).unwrap().slots.unwrap();
+        let slots = fmq::slots(&q.spec).unwrap();
         let pos = slots[3].buf_pos;
         assert_eq!(slots[3].stamp, 3);
         let at = q.buf_offset(SLOTS) + pos + 9;
         let byte = peek(&q.buf_file(), at, 1)[0];
         patch(&q.buf_file(), at, &[byte ^ 0x40]);
 
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert_eq!(report.problems.len(), 1, "{b:?}: {report:?}");
         assert!(
             report.problems[0].contains("message 3 is corrupt"),
@@ -606,7 +612,7 @@ fn check_reports_flipped_payload_bytes_and_readers_skip_only_that_message() {
         );
         assert_eq!(report.messages_checked, 4);
 
-        let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+        let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
         let mut got = Vec::new();
         loop {
             match try_read_owned(&mut r) {
@@ -614,14 +620,14 @@ fn check_reports_flipped_payload_bytes_and_readers_skip_only_that_message() {
                     assert_eq!(data, payload_for(m.id.0));
                     got.push(m.id.0);
                 }
-                Err(ReadError::Corrupt {
+                Err(TryReadError::Failed(ReadError::Corrupt {
                     id,
                     reason: CorruptReason::ChecksumMismatch { .. },
-                }) => {
+                })) => {
                     assert_eq!(id, MessageId(3));
                     got.push(0);
                 }
-                Err(ReadError::Empty) => break,
+                Err(TryReadError::Empty) => break,
                 Err(e) => panic!("{e:?}"),
             }
         }
@@ -647,7 +653,7 @@ fn check_reports_corrupt_slot_metadata() {
             slot(4) + off::SLOT_STAMP,
             &7u64.to_le_bytes(),
         );
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(
             report.problems.iter().any(|p| p.contains("slot 4")),
             "{b:?}: {report:?}"
@@ -659,22 +665,22 @@ fn check_reports_corrupt_slot_metadata() {
                 .any(|p| p.contains("message 2 is corrupt") && p.contains("outside")),
             "{b:?}: {report:?}"
         );
-        let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+        let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
         assert_eq!(try_read_owned(&mut r).unwrap().0.id, MessageId(1));
         assert!(matches!(
             r.try_read(),
-            Err(ReadError::Corrupt {
+            Err(TryReadError::Failed(ReadError::Corrupt {
                 id: MessageId(2),
                 reason: CorruptReason::SlotOutOfBounds { .. }
-            })
+            }))
         ));
         assert_eq!(try_read_owned(&mut r).unwrap().0.id, MessageId(3));
         assert!(matches!(
             r.try_read(),
-            Err(ReadError::Corrupt {
+            Err(TryReadError::Failed(ReadError::Corrupt {
                 id: MessageId(4),
                 reason: CorruptReason::StampMismatch { found: 7 }
-            })
+            }))
         ));
         assert_eq!(try_read_owned(&mut r).unwrap().0.id, MessageId(5));
     });
@@ -686,21 +692,21 @@ fn check_reports_a_corrupt_header_as_a_problem() {
     both(|b| {
         let q = make_queue(b, "header", 16, 4096, 3);
         patch(&q.stat_file(), off::CREATION_TIME, &1u64.to_le_bytes());
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(!report.is_healthy());
         assert!(report.problems[0].contains("layout checksum"), "{report:?}");
 
         let q = make_queue(b, "commit", 16, 4096, 3);
         patch(&q.stat_file(), off::OLDEST_ID, &0u64.to_le_bytes());
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(
             report.problems[0].contains("commit line"),
             "{b:?}: {report:?}"
         );
         assert!(matches!(
-            Writer::open(&q.spec),
+            Writer::open(&q.spec, &WriterOptions::default()),
             Err(OpenError::Recover {
-                source: RecoverError::CommitOutOfRange { oldest_id: 0, .. },
+                reason: RecoverError::CommitOutOfRange { oldest_id: 0, .. },
                 ..
             })
         ));
@@ -718,14 +724,14 @@ fn symlinked_lock_file_is_refused_and_its_target_untouched() {
         let _ = std::fs::remove_file(q.lock_file());
         symlink(&victim, q.lock_file()).unwrap();
         let forced = CreateOptions {
-            force: true,
+            replace: true,
             ..small(16, 4096)
         };
         for err in [
-            Writer::open(&q.spec).unwrap_err(),
-            Writer::create(&q.spec, &forced).unwrap_err(),
-            queue::clear(&q.spec).unwrap_err(),
-            queue::remove(&q.spec, false).unwrap_err(),
+            Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
+            create_open(Writer::create(&q.spec, &forced).unwrap_err()),
+            admin_open(fmq::clear(&q.spec).unwrap_err()),
+            admin_open(fmq::remove(&q.spec).unwrap_err()),
         ] {
             match &err {
                 OpenError::Symlink { file } => assert_eq!(file, &q.lock_file()),
@@ -742,7 +748,7 @@ fn symlinked_lock_file_is_refused_and_its_target_untouched() {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         std::fs::remove_file(q.lock_file()).unwrap();
         assert!(
-            Writer::open(&q.spec).is_ok(),
+            Writer::open(&q.spec, &WriterOptions::default()).is_ok(),
             "works again without the link"
         );
     });
@@ -765,9 +771,9 @@ fn symlinked_data_file_is_refused_with_symlink() {
             std::fs::remove_file(&file).unwrap();
             symlink(&real, &file).unwrap();
             for err in [
-                Reader::open(&q.spec, ReaderOptions::default()).unwrap_err(),
-                Writer::open(&q.spec).unwrap_err(),
-                queue::info(&q.spec, false).unwrap_err(),
+                Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err(),
+                Writer::open(&q.spec, &WriterOptions::default()).unwrap_err(),
+                admin_open(fmq::info(&q.spec).unwrap_err()),
             ] {
                 match err {
                     OpenError::Symlink { file: f } => assert_eq!(f, file),
@@ -778,11 +784,11 @@ fn symlinked_data_file_is_refused_with_symlink() {
             // not fmq's to destroy.
             let before = std::fs::read(&real).unwrap();
             let forced = CreateOptions {
-                force: true,
+                replace: true,
                 ..small(16, 4096)
             };
             match Writer::create(&q.spec, &forced).unwrap_err() {
-                OpenError::Symlink { file: f } => assert_eq!(f, file),
+                CreateError::Open(OpenError::Symlink { file: f }) => assert_eq!(f, file),
                 other => panic!("{b:?}: expected Symlink, got {other:?}"),
             }
             assert_eq!(
@@ -817,14 +823,14 @@ fn stat_file_that_is_a_fifo_gives_an_error_instead_of_blocking() {
                 wait: WaitStrategy::poll(Duration::from_millis(1)),
                 ..ReaderOptions::default()
             };
-            let results = [
-                queue::info(&spec, false).map(drop),
-                queue::check(&spec).map(drop),
-                Reader::open(&spec, poll).map(drop),
-                Reader::open(&spec, ReaderOptions::default()).map(drop),
-                Writer::open(&spec).map(drop),
+            let errs = [
+                fmq::info(&spec).is_err(),
+                fmq::check(&spec).is_err(),
+                Reader::open(&spec, &poll).is_err(),
+                Reader::open(&spec, &ReaderOptions::default()).is_err(),
+                Writer::open(&spec, &WriterOptions::default()).is_err(),
             ];
-            let _ = tx.send(results.map(|r| r.is_err()));
+            let _ = tx.send(errs);
         });
         match rx.recv_timeout(Duration::from_secs(3)) {
             Ok(errs) => assert_eq!(errs, [true; 5], "{b:?}: a FIFO is not a queue"),
@@ -853,7 +859,7 @@ fn lock_file_that_is_a_fifo_does_not_block_info() {
     let (tx, rx) = mpsc::channel();
     let spec = q.spec.clone();
     std::thread::spawn(move || {
-        let _ = tx.send(queue::info(&spec, false).map(|i| i.lock_pid));
+        let _ = tx.send(fmq::info(&spec).map(|i| i.lock_pid));
     });
     match rx.recv_timeout(Duration::from_secs(3)) {
         Ok(r) => assert_eq!(r.unwrap(), None, "a FIFO names no pid"),
@@ -874,7 +880,7 @@ fn data_file_truncated_while_a_reader_waits_gives_truncated() {
         const SLOTS: u32 = 16;
         const BUF: u64 = 64 << 10;
         let q = make_queue(b, "shrink", SLOTS, BUF, 1);
-        let mut r = Reader::open(&q.spec, ReaderOptions::default()).unwrap();
+        let mut r = Reader::open(&q.spec, &ReaderOptions::default()).unwrap();
         let file = q.buf_file();
         let mapped = std::fs::metadata(&file).unwrap().len();
         // Keep the first page (the whole stat part of a segment): the waiting reader only
@@ -886,21 +892,24 @@ fn data_file_truncated_while_a_reader_waits_gives_truncated() {
             set_len(&f, new_len);
         });
         let start = Instant::now();
-        let err = r.read(Some(Duration::from_secs(5))).unwrap_err();
+        let err = r.read_timeout(Duration::from_secs(5)).unwrap_err();
         cutter.join().unwrap();
         assert_eq!(
             err,
-            ReadError::Truncated {
+            ReadTimeoutError::Failed(ReadError::Truncated {
                 file: file.clone(),
                 len: new_len,
                 mapped
-            },
+            }),
             "{b:?}"
         );
-        assert!(!err.is_recoverable());
+        let ReadTimeoutError::Failed(err) = err else {
+            unreachable!()
+        };
+        assert!(err.is_fatal());
         assert!(start.elapsed() < Duration::from_secs(3));
         drop(r);
-        let e = Reader::open(&q.spec, ReaderOptions::default()).unwrap_err();
+        let e = Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err();
         assert!(is_size_error(&e), "{e:?}");
     });
 }
@@ -913,7 +922,7 @@ fn writer_that_died_between_stamp_and_commit_is_recovered_without_returning_its_
     both(|b| {
         const SLOTS: u32 = 16;
         let q = make_queue(b, "half_written", SLOTS, 4096, 4);
-        let slots = queue::info(&q.spec, true).unwrap().slots.unwrap();
+        let slots = fmq::slots(&q.spec).unwrap();
         let end3 = slots[3].buf_pos + slots[3].stored_len.div_ceil(8) * 8;
         let stat = q.stat_file();
         patch(&stat, off::YOUNGEST_ID, &3u64.to_le_bytes());
@@ -921,7 +930,7 @@ fn writer_that_died_between_stamp_and_commit_is_recovered_without_returning_its_
         patch(&stat, off::WRITER_PID, &DEAD_PID.to_le_bytes());
         patch(&stat, off::WRITER_OPEN, &1u32.to_le_bytes());
 
-        let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+        let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
         let got: Vec<u64> = drain(&mut r).into_iter().map(|(id, _)| id).collect();
         assert_eq!(
             got,
@@ -929,7 +938,7 @@ fn writer_that_died_between_stamp_and_commit_is_recovered_without_returning_its_
             "{b:?}: the unpublished message is never returned"
         );
 
-        let mut w = Writer::open(&q.spec).unwrap();
+        let mut w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
         let rep = *w.recovery_report().unwrap();
         assert!(rep.writer_was_open);
         assert_eq!(rep.previous_pid, DEAD_PID);
@@ -940,7 +949,7 @@ fn writer_that_died_between_stamp_and_commit_is_recovered_without_returning_its_
         assert_eq!((rep.dropped_count, rep.stamps_cleared_count), (0, 1));
         assert_eq!(w.write(0, 0, b"the real 4").unwrap(), MessageId(4));
         assert_eq!(drain(&mut r), vec![(4, b"the real 4".to_vec())]);
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(report.is_healthy(), "{report:?}");
     });
 }
@@ -955,7 +964,7 @@ fn check_treats_the_leftovers_of_a_dead_writer_as_warnings_not_corruption() {
         patch(&q.stat_file(), off::YOUNGEST_ID, &3u64.to_le_bytes());
         patch(&q.stat_file(), off::WRITER_PID, &DEAD_PID.to_le_bytes());
         patch(&q.stat_file(), off::WRITER_OPEN, &1u32.to_le_bytes());
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(report.is_healthy(), "{b:?} in-flight stamp: {report:?}");
 
         // (2) Died inside a retirement: `oldest_id` already advanced past message 1, whose
@@ -964,12 +973,12 @@ fn check_treats_the_leftovers_of_a_dead_writer_as_warnings_not_corruption() {
         patch(&q.stat_file(), off::OLDEST_ID, &2u64.to_le_bytes());
         patch(&q.stat_file(), off::WRITER_PID, &DEAD_PID.to_le_bytes());
         patch(&q.stat_file(), off::WRITER_OPEN, &1u32.to_le_bytes());
-        let report = queue::check(&q.spec).unwrap();
+        let report = fmq::check(&q.spec).unwrap();
         assert!(
             report.is_healthy(),
             "{b:?} unfinished retirement: {report:?}"
         );
-        let w = Writer::open(&q.spec).unwrap();
+        let w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
         assert_eq!(w.recovery_report().unwrap().stamps_cleared_count, 1);
     });
 }
@@ -992,7 +1001,7 @@ fn check_of_a_commit_line_at_the_top_of_the_id_range_terminates_and_reports_it()
         let (tx, rx) = mpsc::channel();
         let spec = q.spec.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(queue::check(&spec).map(|r| r.problems));
+            let _ = tx.send(fmq::check(&spec).map(|r| r.problems));
         });
         let problems = rx
             .recv_timeout(Duration::from_secs(30))
@@ -1011,11 +1020,20 @@ fn check_of_a_commit_line_at_the_top_of_the_id_range_terminates_and_reports_it()
 
 const ENTRY: &str = "child_process_entry";
 
-fn outcome(r: &Result<Writer, OpenError>) -> String {
+fn outcome(r: Result<&Writer, &OpenError>) -> String {
     match r {
         Ok(w) => format!("ok(held={})", w.holds_lock()),
         Err(OpenError::Locked { pid: Some(p), .. }) => format!("locked(pid={p})"),
         Err(OpenError::BadLockingEnv { value }) => format!("bad_env({value})"),
+        Err(e) => format!("error({e:?})"),
+    }
+}
+
+/// [`outcome`] of a create: its opening part's errors read as the open's.
+fn create_outcome(r: &Result<Writer, CreateError>) -> String {
+    match r {
+        Ok(w) => outcome(Ok(w)),
+        Err(CreateError::Open(e)) => outcome(Err(e)),
         Err(e) => format!("error({e:?})"),
     }
 }
@@ -1029,22 +1047,26 @@ fn locking_child() {
         Ok("off") => Locking::Off,
         _ => Locking::On,
     };
-    let opts = CreateOptions {
+    let writer = WriterOptions {
         locking: requested,
+        ..WriterOptions::default()
+    };
+    let opts = CreateOptions {
+        writer,
         ..small(16, 4096)
     };
-    let first = Writer::open_with(&spec, requested);
-    let second = Writer::open_with(&spec, requested);
-    let created = Writer::create(&format!("{spec}-new"), &opts);
+    let first = Writer::open(&spec, &writer);
+    let second = Writer::open(&spec, &writer);
+    let created = Writer::create(format!("{spec}-new"), &opts);
     let bad_env_text = match &first {
         Err(e @ OpenError::BadLockingEnv { .. }) => e.to_string(),
         _ => String::new(),
     };
     println!(
         "\nRESULT first={} second={} create={} pid={}",
-        outcome(&first),
-        outcome(&second),
-        outcome(&created),
+        outcome(first.as_ref()),
+        outcome(second.as_ref()),
+        create_outcome(&created),
         std::process::id()
     );
     if !bad_env_text.is_empty() {

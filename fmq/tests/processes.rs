@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fmq::{OpenError, Reader, StartAt, Writer, WriterStatus};
+use fmq::{OpenError, Reader, StartAt, Writer, WriterOptions, WriterStatus};
 
 const ENTRY: &str = "child_process_entry";
 /// A child role never runs longer than this, even if its parent vanished.
@@ -22,12 +22,12 @@ const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 fn reader_child() {
     let spec = env("FMQ_TEST_SPEC");
     let n: u64 = env("FMQ_TEST_COUNT").parse().unwrap();
-    let mut r = Reader::open(&spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&spec, &from(StartAt::Oldest)).unwrap();
     assert_eq!(r.position().0, 1, "attached before the first message");
     say("READY");
     let mut acc = Accounting::starting_at(1);
     while acc.next <= n {
-        let got = read_owned(&mut r, Some(Duration::from_secs(20)));
+        let got = read_owned(&mut r, Duration::from_secs(20));
         if !acc.apply(got, "reader process") {
             panic!("reader process timed out at id {} ({acc:?})", acc.next);
         }
@@ -44,7 +44,7 @@ fn writer_child() {
     let spec = env("FMQ_TEST_SPEC");
     let n: u64 = env("FMQ_TEST_COUNT").parse().unwrap();
     let pace: u64 = env("FMQ_TEST_PACE").parse().unwrap();
-    let mut w = Writer::open(&spec).unwrap();
+    let mut w = Writer::open(&spec, &WriterOptions::default()).unwrap();
     for id in 1..=n {
         let (t, s) = types_for(id);
         assert_eq!(w.write(t, s, &payload_for(id)).unwrap().0, id);
@@ -58,7 +58,7 @@ fn writer_child() {
 /// Role `forever_writer`: opens (recovers) the queue and writes until killed.
 fn forever_writer_child() {
     let spec = env("FMQ_TEST_SPEC");
-    let mut w = Writer::open(&spec).unwrap();
+    let mut w = Writer::open(&spec, &WriterOptions::default()).unwrap();
     say(&format!("READY youngest={}", w.youngest_id().0));
     let start = Instant::now();
     loop {
@@ -77,7 +77,7 @@ fn forever_writer_child() {
 /// exits with status 3 (4 if it got the queue, 5 on another error).
 fn second_writer_child() {
     let spec = env("FMQ_TEST_SPEC");
-    match Writer::open(&spec) {
+    match Writer::open(&spec, &WriterOptions::default()) {
         Err(e @ OpenError::Locked { .. }) => {
             eprintln!("{e}");
             std::process::exit(3);
@@ -93,7 +93,7 @@ fn second_writer_child() {
 /// Role `holding_writer`: holds the queue until its stdin ends, then closes cleanly.
 fn holding_writer_child() {
     let spec = env("FMQ_TEST_SPEC");
-    let mut w = Writer::open(&spec).unwrap();
+    let mut w = Writer::open(&spec, &WriterOptions::default()).unwrap();
     w.write(0, 0, b"from the holding writer").unwrap();
     say("READY");
     let mut sink = Vec::new();
@@ -108,7 +108,7 @@ fn holding_writer_child() {
 #[allow(clippy::zombie_processes)]
 fn spawning_writer_child() {
     let spec = env("FMQ_TEST_SPEC");
-    let _w = Writer::open(&spec).unwrap();
+    let _w = Writer::open(&spec, &WriterOptions::default()).unwrap();
     let sleeper = Command::new("sleep")
         .arg("5")
         .stdin(Stdio::null())
@@ -156,7 +156,7 @@ fn cross_process_stream_accounts_for_every_message(b: Backend) {
     for r in &mut readers {
         r.wait_line("READY");
     }
-    let mut mine = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut mine = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     let mut writer = ChildProc::spawn(
         child("writer", &q.spec)
             .env("FMQ_TEST_COUNT", N.to_string())
@@ -165,7 +165,7 @@ fn cross_process_stream_accounts_for_every_message(b: Backend) {
 
     let mut acc = Accounting::starting_at(1);
     while acc.next <= N {
-        let got = read_owned(&mut mine, Some(Duration::from_secs(20)));
+        let got = read_owned(&mut mine, Duration::from_secs(20));
         if !acc.apply(got, "parent reader") {
             panic!("parent reader timed out at id {} ({acc:?})", acc.next);
         }
@@ -228,7 +228,7 @@ fn writer_process_holds_the_lock_until_it_exits(b: Backend) {
     let mut holder = ChildProc::spawn(child("holding_writer", &q.spec).stdin(Stdio::piped()));
     holder.wait_line("READY");
     let pid = holder.id();
-    let err = Writer::open(&q.spec).unwrap_err();
+    let err = Writer::open(&q.spec, &WriterOptions::default()).unwrap_err();
     match &err {
         OpenError::Locked { pid: p, .. } => assert_eq!(*p, Some(pid)),
         other => panic!("expected Locked, got {other:?}"),
@@ -238,13 +238,13 @@ fn writer_process_holds_the_lock_until_it_exits(b: Backend) {
         format!("queue {} is already open for writing by pid {pid}", q.spec)
     );
     assert_eq!(
-        fmq::queue::info(&q.spec, false).unwrap().writer,
+        fmq::info(&q.spec).unwrap().writer,
         WriterStatus::Open { pid, alive: true }
     );
     drop(holder.child.stdin.take()); // EOF: the holder closes and exits
     let (status, out, err) = holder.finish(Duration::from_secs(20));
     assert!(status.success(), "{status}\n{out}\n{err}");
-    let w = Writer::open(&q.spec).unwrap();
+    let w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
     let rep = w.recovery_report().unwrap();
     assert!(!rep.writer_was_open, "the holder closed cleanly");
     assert_eq!(rep.previous_pid, pid);
@@ -268,7 +268,7 @@ fn killed_writers_are_recovered_and_a_reader_never_sees_corruption(b: Backend) {
     let q = TestQueue::new(b, "kill");
     // Small, so that the writer wraps and the reader lags now and then.
     drop(Writer::create(&q.spec, &small(64, 16 << 10)).unwrap());
-    let mut r = Reader::open(&q.spec, from(StartAt::Oldest)).unwrap();
+    let mut r = Reader::open(&q.spec, &from(StartAt::Oldest)).unwrap();
     let mut acc = Accounting::starting_at(1);
     for round in 0..ROUNDS {
         let ctx = format!("{b:?} seed {seed:#x} round {round}");
@@ -283,7 +283,7 @@ fn killed_writers_are_recovered_and_a_reader_never_sees_corruption(b: Backend) {
         // Read while it writes, for a random 0..40 ms, then kill it wherever it is.
         let until = Instant::now() + Duration::from_millis(xorshift(&mut x) % 40);
         while Instant::now() < until {
-            acc.apply(read_owned(&mut r, Some(Duration::from_millis(2))), &ctx);
+            acc.apply(read_owned(&mut r, Duration::from_millis(2)), &ctx);
         }
         writer.kill();
         while acc.apply(try_read_owned(&mut r), &ctx) {}
@@ -293,7 +293,7 @@ fn killed_writers_are_recovered_and_a_reader_never_sees_corruption(b: Backend) {
             "{ctx}: the mark names the dead writer"
         );
 
-        let mut w = Writer::open(&q.spec).unwrap();
+        let mut w = Writer::open(&q.spec, &WriterOptions::default()).unwrap();
         let rep = *w.recovery_report().unwrap();
         assert!(rep.writer_was_open, "{ctx}: {rep:?}");
         assert_eq!(rep.previous_pid, pid, "{ctx}");
@@ -325,7 +325,7 @@ fn killed_writers_are_recovered_and_a_reader_never_sees_corruption(b: Backend) {
         acc.next > 1 + 3 * ROUNDS as u64,
         "the killed writers wrote: {acc:?}"
     );
-    let report = fmq::queue::check(&q.spec).unwrap();
+    let report = fmq::check(&q.spec).unwrap();
     assert!(report.is_healthy(), "{report:?}");
     println!("{b:?}: {acc:?}");
 }
@@ -363,16 +363,16 @@ fn lock_is_not_inherited_by_a_spawned_child(b: Backend) {
     let sleep_pid: u32 = field(&writer.wait_line("READY"), "sleep_pid");
     let _sleeper = KillPidOnDrop(sleep_pid);
     let writer_pid = writer.id();
-    match Writer::open(&q.spec) {
+    match Writer::open(&q.spec, &WriterOptions::default()) {
         Err(OpenError::Locked { pid, .. }) => assert_eq!(pid, Some(writer_pid)),
         other => panic!("{b:?}: the live writer holds the lock, got {other:?}"),
     }
     writer.kill();
     assert!(
-        fmq::lock::pid_alive(sleep_pid),
+        pid_alive(sleep_pid),
         "{b:?}: the writer's child is still running"
     );
-    let w = Writer::open(&q.spec);
+    let w = Writer::open(&q.spec, &WriterOptions::default());
     assert!(
         w.is_ok(),
         "{b:?}: the lock must die with the writer, not live on in its child: {w:?}"

@@ -11,7 +11,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fmq::{CreateOptions, MessageMeta, ReadError, Reader, ReaderOptions, StartAt};
+use fmq::{
+    CreateOptions, MessageMeta, ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt,
+    TryReadError,
+};
 
 /// A second: the generous timeout for reads that must succeed.
 pub const SEC: Duration = Duration::from_secs(1);
@@ -120,7 +123,7 @@ impl TestQueue {
 
 impl Drop for TestQueue {
     fn drop(&mut self) {
-        let _ = fmq::queue::remove(&self.spec, true);
+        let _ = fmq::force_remove(&self.spec);
         if self.backend == Backend::Shm {
             let q = self.qpath();
             for f in q.data_files() {
@@ -188,17 +191,45 @@ pub fn incompressible(n: usize, seed: u64) -> Vec<u8> {
     (0..n).map(|_| xorshift(&mut x) as u8).collect()
 }
 
-/// Reads one message into owned values.
+/// Reads one message into owned values, waiting at most `timeout`.
 pub fn read_owned(
     r: &mut Reader,
-    timeout: Option<Duration>,
-) -> Result<(MessageMeta, Vec<u8>), ReadError> {
-    r.read(timeout).map(|m| (m.meta, m.data.to_vec()))
+    timeout: Duration,
+) -> Result<(MessageMeta, Vec<u8>), ReadTimeoutError> {
+    r.read_timeout(timeout)
+        .map(|m| (m.meta, m.payload.to_vec()))
 }
 
 /// Like [`read_owned`] without waiting.
-pub fn try_read_owned(r: &mut Reader) -> Result<(MessageMeta, Vec<u8>), ReadError> {
-    r.try_read().map(|m| (m.meta, m.data.to_vec()))
+pub fn try_read_owned(r: &mut Reader) -> Result<(MessageMeta, Vec<u8>), TryReadError> {
+    r.try_read().map(|m| (m.meta, m.payload.to_vec()))
+}
+
+/// The result of a read that may find nothing ([`Reader::read_timeout`],
+/// [`Reader::try_read`]), with "nothing came" (`TimedOut`, `Empty`) as `Ok(None)`: the form
+/// the accounting helpers take from either.
+pub trait ReadOutcome<T> {
+    fn outcome(self) -> Result<Option<T>, ReadError>;
+}
+
+impl<T> ReadOutcome<T> for Result<T, ReadTimeoutError> {
+    fn outcome(self) -> Result<Option<T>, ReadError> {
+        match self {
+            Ok(m) => Ok(Some(m)),
+            Err(ReadTimeoutError::TimedOut) => Ok(None),
+            Err(ReadTimeoutError::Failed(e)) => Err(e),
+        }
+    }
+}
+
+impl<T> ReadOutcome<T> for Result<T, TryReadError> {
+    fn outcome(self) -> Result<Option<T>, ReadError> {
+        match self {
+            Ok(m) => Ok(Some(m)),
+            Err(TryReadError::Empty) => Ok(None),
+            Err(TryReadError::Failed(e)) => Err(e),
+        }
+    }
 }
 
 /// Reads every message present now (until `Empty`), returning ids and payloads; panics on
@@ -208,7 +239,7 @@ pub fn drain(r: &mut Reader) -> Vec<(u64, Vec<u8>)> {
     loop {
         match try_read_owned(r) {
             Ok((meta, data)) => out.push((meta.id.0, data)),
-            Err(ReadError::Empty) => return out,
+            Err(TryReadError::Empty) => return out,
             Err(e) => panic!("unexpected read error: {e:?}"),
         }
     }
@@ -235,9 +266,9 @@ impl Accounting {
 
     /// Applies one read result of a queue written with [`payload_for`] / [`types_for`].
     /// Returns `false` for `Empty`/`TimedOut`; panics on anything else unexpected.
-    pub fn apply(&mut self, r: Result<(MessageMeta, Vec<u8>), ReadError>, ctx: &str) -> bool {
-        match r {
-            Ok((meta, data)) => {
+    pub fn apply(&mut self, r: impl ReadOutcome<(MessageMeta, Vec<u8>)>, ctx: &str) -> bool {
+        match r.outcome() {
+            Ok(Some((meta, data))) => {
                 let id = meta.id.0;
                 assert_eq!(id, self.next, "{ctx}: ids must follow on without gaps");
                 assert_eq!(data, payload_for(id), "{ctx}: payload of id {id}");
@@ -251,10 +282,10 @@ impl Accounting {
                 self.next = id + 1;
                 true
             }
-            Err(ReadError::Lagged {
+            Err(ReadError::Lagged(fmq::Lag {
                 missed_count,
                 resumed_at,
-            }) => {
+            })) => {
                 assert!(missed_count > 0, "{ctx}: a lag misses something");
                 assert_eq!(
                     resumed_at.0,
@@ -266,7 +297,7 @@ impl Accounting {
                 self.next = resumed_at.0;
                 true
             }
-            Err(ReadError::Empty | ReadError::TimedOut) => false,
+            Ok(None) => false,
             Err(e) => panic!("{ctx}: unexpected read error at id {}: {e:?}", self.next),
         }
     }
@@ -477,4 +508,33 @@ pub fn quiet_test() -> std::sync::RwLockReadGuard<'static, ()> {
     SPAWN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The [`fmq::OpenError`] inside an admin error (`info`, `check`, `clear`, `remove`); panics
+/// on any other.
+pub fn admin_open(e: fmq::AdminError) -> fmq::OpenError {
+    match e {
+        fmq::AdminError::Open(e) => e,
+        other => panic!("expected AdminError::Open, got {other:?}"),
+    }
+}
+
+/// The [`fmq::OpenError`] inside a create error; panics on any other.
+pub fn create_open(e: fmq::CreateError) -> fmq::OpenError {
+    match e {
+        fmq::CreateError::Open(e) => e,
+        other => panic!("expected CreateError::Open, got {other:?}"),
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie (from `/proc/PID/stat`: its state, the
+/// field after the parenthesised command name, is not `Z` or `X`).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|at| stat[at + 1..].split_whitespace().next());
+    !matches!(state, None | Some("Z" | "X"))
 }
