@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use fmq::{CreateOptions, ReadError, Reader, ReaderOptions, StartAt, Writer};
+use fmq::{CreateOptions, ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt, Writer};
 use fmq_benches::{config, record};
 
 const SIZE: usize = 64;
@@ -41,32 +41,31 @@ fn run(blocking: bool, readers: usize, n: u64) -> Run {
         buf_size_bytes: u64::from(SLOTS) * SIZE as u64,
         blocking,
         readers_max: if blocking { 4 } else { 0 },
-        force: true,
+        replace: true,
         ..CreateOptions::default()
     };
     let mut w = Writer::create(&spec, &opts).expect("create");
     let threads: Vec<_> = (0..readers)
         .map(|i| {
-            let mut r = Reader::open(
-                &spec,
-                ReaderOptions {
-                    start: StartAt::Oldest,
-                    ..ReaderOptions::default()
-                },
-            )
-            .expect("open reader");
+            let opts = ReaderOptions {
+                start: StartAt::Oldest,
+                ..ReaderOptions::default()
+            };
+            let mut r = Reader::open(&spec, &opts).expect("open reader");
             if blocking {
                 r.register(&format!("bench-{i}")).expect("register");
             }
             std::thread::spawn(move || {
                 let (mut received, mut missed) = (0u64, 0u64);
                 while received + missed < n {
-                    match r.read(Some(Duration::from_secs(10))) {
+                    match r.read_timeout(Duration::from_secs(10)) {
                         Ok(m) => {
-                            black_box(m.data);
+                            black_box(m.payload);
                             received += 1;
                         }
-                        Err(ReadError::Lagged { missed_count, .. }) => missed += missed_count,
+                        Err(ReadTimeoutError::Failed(ReadError::Lagged(lag))) => {
+                            missed += lag.missed_count
+                        }
                         Err(e) => panic!("reader {i}: {e}"),
                     }
                 }
@@ -86,7 +85,7 @@ fn run(blocking: bool, readers: usize, n: u64) -> Run {
         .unzip();
     let elapsed = start.elapsed();
     drop(w);
-    let _ = fmq::queue::remove(&spec, true);
+    let _ = fmq::force_remove(&spec);
     Run {
         elapsed,
         writer,

@@ -95,32 +95,41 @@ fn fmq_read(a: &Args) {
         wait: wait_strategy(a.s("wait")),
         ..fmq::ReaderOptions::default()
     };
-    let mut r = fmq::Reader::open(a.s("spec"), opts).expect("open fmq reader");
+    let mut r = fmq::Reader::open(a.s("spec"), &opts).expect("open fmq reader");
     let spin = a.s("wait") == "spin";
     let (mut taken, mut missed) = (0u64, 0u64);
     let mut idle = Idle::new(a.n("readers"));
     ctl.ready();
     loop {
+        // `None`: nothing came (try_read found none, or read_timeout timed out).
         let res = if spin {
-            r.try_read()
+            match r.try_read() {
+                Ok(m) => Ok(Some(m)),
+                Err(fmq::TryReadError::Empty) => Ok(None),
+                Err(fmq::TryReadError::Failed(e)) => Err(e),
+            }
         } else {
-            r.read(Some(Duration::from_millis(50)))
+            match r.read_timeout(Duration::from_millis(50)) {
+                Ok(m) => Ok(Some(m)),
+                Err(fmq::ReadTimeoutError::TimedOut) => Ok(None),
+                Err(fmq::ReadTimeoutError::Failed(e)) => Err(e),
+            }
         };
         match res {
-            Ok(m) => {
-                black_box(m.data);
+            Ok(Some(m)) => {
+                black_box(m.payload);
                 idle.reset();
                 taken += 1;
                 ctl.set_taken(i, taken);
             }
-            Err(fmq::ReadError::Empty) | Err(fmq::ReadError::TimedOut) => {
+            Ok(None) => {
                 if ctl.stopped() {
                     return;
                 }
                 idle.wait();
             }
-            Err(fmq::ReadError::Lagged { missed_count, .. }) => {
-                missed += missed_count;
+            Err(fmq::ReadError::Lagged(lag)) => {
+                missed += lag.missed_count;
                 ctl.set_missed(i, missed);
             }
             Err(e) => panic!("fmq reader: {e}"),
@@ -320,15 +329,16 @@ fn fmq_echo(a: &Args) {
         wait: wait_strategy(a.s("wait")),
         ..fmq::ReaderOptions::default()
     };
-    let mut r = fmq::Reader::open(a.s("in"), opts).expect("open ping queue");
-    let mut w = fmq::Writer::open(a.s("out")).expect("open pong queue as writer");
+    let mut r = fmq::Reader::open(a.s("in"), &opts).expect("open ping queue");
+    let mut w = fmq::Writer::open(a.s("out"), &fmq::WriterOptions::default())
+        .expect("open pong queue as writer");
     ctl.ready();
     loop {
-        match r.read(Some(Duration::from_millis(50))) {
+        match r.read_timeout(Duration::from_millis(50)) {
             Ok(m) => {
-                w.write(1, 0, m.data).expect("echo");
+                w.write(1, 0, m.payload).expect("echo");
             }
-            Err(fmq::ReadError::TimedOut) => {
+            Err(fmq::ReadTimeoutError::TimedOut) => {
                 if ctl.stopped() {
                     return;
                 }

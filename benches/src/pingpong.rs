@@ -54,7 +54,7 @@ impl FmqPing {
             wait: wait_strategy(wait),
             ..fmq::ReaderOptions::default()
         };
-        let reader = fmq::Reader::open(&pong, opts).expect("open pong");
+        let reader = fmq::Reader::open(&pong, &opts).expect("open pong");
         FmqPing {
             writer,
             reader,
@@ -69,13 +69,13 @@ impl PingPong for FmqPing {
     fn round_trip(&mut self) {
         self.writer.write(1, 0, &self.payload).expect("ping");
         self.reader
-            .read(Some(Duration::from_secs(5)))
+            .read_timeout(Duration::from_secs(5))
             .expect("pong");
     }
     fn finish(mut self: Box<Self>) {
         self.children.take().expect("children").finish();
         for s in &self.specs {
-            let _ = fmq::queue::remove(s, true);
+            let _ = fmq::force_remove(s);
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn create_queue_slots(spec: &str, ring: Ring, slots: u32) -> fmq::Writer {
     let opts = fmq::CreateOptions {
         slots_count: slots,
         buf_size_bytes: ring.buf_size_bytes,
-        force: true,
+        replace: true,
         ..fmq::CreateOptions::default()
     };
     fmq::Writer::create(spec, &opts).unwrap_or_else(|e| panic!("create {spec}: {e}"))
@@ -149,7 +149,7 @@ impl Rig for FmqProc {
         let start = Instant::now();
         if self.batch > 1 {
             // One time stamp per run: the batch API takes prepared messages.
-            let msgs = vec![fmq::NewMessage::new(1, 0, fmq::now_ns(), &self.payload); self.batch];
+            let msgs = vec![fmq::NewMessage::new(1, 0, &self.payload); self.batch];
             let mut left = n;
             while left > 0 {
                 let k = left.min(self.batch as u64);
@@ -187,7 +187,7 @@ impl Drop for FmqProc {
     fn drop(&mut self) {
         drop(self.children.take());
         drop(self.writer.take());
-        let _ = fmq::queue::remove(&self.spec, true);
+        let _ = fmq::force_remove(&self.spec);
     }
 }
 
