@@ -111,6 +111,11 @@ pub use reader::{Reader, ReaderOptions, WriterStatus};
 pub use wait::WaitStrategy;
 pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, Writer, WriterOptions};
 
+// The README's examples run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Hooks for fmq's own tests (fault injection in `create`); not part of the API.
 #[doc(hidden)]
 pub mod __test {
