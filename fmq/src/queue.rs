@@ -244,6 +244,20 @@ fn registered_readers(
 }
 
 /// The slot table of a queue, slot by slot. Read-only and without a lock.
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{CreateOptions, Writer};
+///
+/// let mut writer = Writer::create(&queue, &CreateOptions { slots_count: 4, ..CreateOptions::default() })?;
+/// writer.write(1, 0, b"first")?;
+/// let slots = fmq::slots(&queue)?;
+/// assert_eq!(slots.len(), 4);
+/// let used: Vec<(u64, u64)> =
+///     slots.iter().filter(|s| s.stamp != 0).map(|s| (s.stamp, s.stored_len)).collect();
+/// assert_eq!(used, [(1, 5)], "one slot stamped with id 1, holding 5 bytes");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn slots(queue: impl IntoQueuePath) -> Result<Vec<Slot>, AdminError> {
     let queue = crate::path::resolve(queue)?;
     let region = MappedRegion::open_settled(|| MappedRegion::open(&queue, false))?;
@@ -275,6 +289,18 @@ impl CheckReport {
 /// Verifies a queue: files, header, commit line, slot table, and every present message's
 /// CRC. A queue that cannot be opened at all is an error; one that opens but is damaged is a
 /// report with problems. Read-only and without a lock: safe on a live queue.
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{CreateOptions, Writer};
+///
+/// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+/// writer.write(1, 0, b"one")?;
+/// let report = fmq::check(&queue)?;
+/// assert!(report.is_healthy(), "{:?}", report.problems);
+/// assert_eq!(report.messages_checked, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn check(queue: impl IntoQueuePath) -> Result<CheckReport, AdminError> {
     let queue = crate::path::resolve(queue)?;
     let mut report = CheckReport::default();
@@ -383,6 +409,18 @@ fn check_messages(queue: &QueuePath, report: &mut CheckReport) -> Result<(), Adm
 /// Clears a stale writer mark (HDF5's `h5clear`): the mark a writer that died left. Takes
 /// the writer lock, so it refuses while a writer is alive ([`OpenError::Locked`]). Returns
 /// whether the mark was set.
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{AdminError, CreateOptions, OpenError, Writer};
+///
+/// let writer = Writer::create(&queue, &CreateOptions::default())?;
+/// // A live writer's mark is not stale: refused.
+/// assert!(matches!(fmq::clear(&queue), Err(AdminError::Open(OpenError::Locked { .. }))));
+/// drop(writer); // closes cleanly, clearing the mark itself
+/// assert!(!fmq::clear(&queue)?, "nothing to clear");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn clear(queue: impl IntoQueuePath) -> Result<bool, AdminError> {
     let queue = crate::path::resolve(queue)?;
     if !exists(&queue) {
@@ -435,6 +473,18 @@ pub fn remove(queue: impl IntoQueuePath) -> Result<(), AdminError> {
 /// [`remove`], even while a writer holds the queue (it goes on writing to files nobody can
 /// open any more; its readers get [`ReadError::Removed`]). Still refuses files that are
 /// not fmq's.
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let queue = dir.path().join("q");
+/// use fmq::{CreateOptions, ReadError, Reader, ReaderOptions, Writer};
+///
+/// let writer = Writer::create(&queue, &CreateOptions::default())?;
+/// let reader = Reader::open(&queue, &ReaderOptions::default())?;
+/// fmq::force_remove(&queue)?; // the writer lives on, writing to files nobody can open
+/// assert_eq!(reader.check_files(), Err(ReadError::Removed));
+/// drop(writer);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn force_remove(queue: impl IntoQueuePath) -> Result<(), AdminError> {
     remove_queue(queue, LiveWriter::Ignore)
 }

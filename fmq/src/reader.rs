@@ -156,6 +156,24 @@ impl Reader {
     /// Opens a queue, waiting up to `timeout` for it to be created (and for a queue being
     /// created to be complete: see [`OpenError::is_not_ready`]). `Duration::MAX` waits
     /// forever. Fails with the last error seen when the time is up.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, OpenError, Reader, ReaderOptions, Writer};
+    /// use std::time::Duration;
+    ///
+    /// let opts = ReaderOptions::default();
+    /// let early = Reader::open_timeout(&queue, &opts, Duration::from_millis(20));
+    /// assert!(matches!(early, Err(OpenError::NotFound { .. })));
+    /// let creator = {
+    ///     let queue = queue.clone();
+    ///     std::thread::spawn(move || Writer::create(&queue, &CreateOptions::default()))
+    /// };
+    /// let reader = Reader::open_timeout(&queue, &opts, Duration::from_secs(10))?;
+    /// let _writer = creator.join().expect("creator")?;
+    /// assert_eq!(reader.position().0, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_timeout(
         queue: impl IntoQueuePath,
         opts: &ReaderOptions,
@@ -181,6 +199,19 @@ impl Reader {
     /// that the queue was not replaced, removed or truncated under it.
     ///
     /// A lag is an error value to handle and go on from: see the crate's "Lagging".
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// let producer = std::thread::spawn(move || writer.write(1, 0, b"later"));
+    /// let msg = reader.read()?; // waits until the producer wrote
+    /// assert_eq!(msg.payload, b"later");
+    /// producer.join().expect("producer")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read(&mut self) -> Result<MessageRef<'_>, ReadError> {
         loop {
             if let Some(got) = self.wait_next(None)? {
@@ -214,6 +245,19 @@ impl Reader {
     }
 
     /// [`Reader::read`], waiting until `deadline` at the latest.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, ReadTimeoutError, Reader, ReaderOptions, Writer};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let _writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(reader.read_deadline(deadline).unwrap_err(), ReadTimeoutError::TimedOut);
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_deadline(&mut self, deadline: Instant) -> Result<MessageRef<'_>, ReadTimeoutError> {
         match self.wait_next(Some(deadline))? {
             Some(got) => Ok(self.message(got)),
@@ -222,6 +266,18 @@ impl Reader {
     }
 
     /// Reads the next message if one is there, without waiting.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, TryReadError, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// assert_eq!(reader.try_read().unwrap_err(), TryReadError::Empty);
+    /// writer.write(1, 0, b"now")?;
+    /// assert_eq!(reader.try_read()?.payload, b"now");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_read(&mut self) -> Result<MessageRef<'_>, TryReadError> {
         match self.next()? {
             Some(got) => Ok(self.message(got)),
@@ -279,6 +335,25 @@ impl Reader {
 
     /// An iterator over the messages there now, owned, ending when there is none (it does
     /// not wait). Lags and errors are items as in [`Reader::messages`].
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, Received, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// for word in ["a", "b", "c"] {
+    ///     writer.write(1, 0, word.as_bytes())?;
+    /// }
+    /// let mut got = Vec::new();
+    /// for item in reader.try_iter() {
+    ///     if let Received::Message(m) = item? {
+    ///         got.push(m.payload);
+    ///     }
+    /// }
+    /// assert_eq!(got, [b"a", b"b", b"c"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_iter(&mut self) -> impl Iterator<Item = Result<Received, ReadError>> + '_ {
         let mut ended = false;
         std::iter::from_fn(move || {
@@ -358,6 +433,22 @@ impl Reader {
     /// next. The registration ends when the reader is dropped, or when the writer judges it
     /// dead (its process gone, or no read or wait for longer than the queue's reader
     /// timeout): the next read then returns `ReadError::Unregistered`.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, RegisterError, Writer};
+    ///
+    /// let opts = CreateOptions { blocking: true, readers_max: 2, ..CreateOptions::default() };
+    /// let _writer = Writer::create(&queue, &opts)?;
+    /// let mut archiver = Reader::open(&queue, &ReaderOptions::default())?;
+    /// let next = archiver.register("archiver")?;
+    /// assert_eq!(next.0, 1);
+    /// assert!(matches!(archiver.register("again"), Err(RegisterError::AlreadyRegistered { .. })));
+    /// assert_eq!(fmq::info(&queue)?.readers[0].name, "archiver");
+    /// archiver.unregister();
+    /// assert!(fmq::info(&queue)?.readers.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register(&mut self, name: &str) -> Result<MessageId, RegisterError> {
         if !self.core.region().is_writable() {
             return Err(RegisterError::ReadOnly {
@@ -522,6 +613,21 @@ impl Reader {
     }
 
     /// Moves the read position; returns the id the next read returns (or waits for).
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, StartAt, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let mut reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// for i in 0..5u8 {
+    ///     writer.write(1, 0, &[i])?;
+    /// }
+    /// assert_eq!(reader.seek(StartAt::Youngest).0, 5); // re-read the newest
+    /// assert_eq!(reader.seek(StartAt::Oldest).0, 1);
+    /// assert_eq!(reader.try_read()?.payload, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn seek(&mut self, to: StartAt) -> MessageId {
         self.core.seek(to)
     }
@@ -557,11 +663,37 @@ impl Reader {
     }
 
     /// What the writer mark says, with a liveness check of the pid it names.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Reader, ReaderOptions, Writer, WriterStatus};
+    ///
+    /// let writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// let me = std::process::id();
+    /// assert_eq!(reader.writer_status(), WriterStatus::Open { pid: me, alive: true });
+    /// drop(writer);
+    /// assert_eq!(reader.writer_status(), WriterStatus::Closed { last_pid: me });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer_status(&self) -> WriterStatus {
         writer_status(self.core.region())
     }
 
     /// Checks that the queue was not replaced, removed or truncated under this reader.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, ReadError, Reader, ReaderOptions, Writer};
+    ///
+    /// let writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let reader = Reader::open(&queue, &ReaderOptions::default())?;
+    /// reader.check_files()?;
+    /// drop(writer);
+    /// fmq::remove(&queue)?;
+    /// assert_eq!(reader.check_files(), Err(ReadError::Removed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_files(&self) -> Result<(), ReadError> {
         self.core.region().check()
     }

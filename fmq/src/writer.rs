@@ -463,6 +463,19 @@ impl Writer {
     }
 
     /// Opens the queue if it exists (with `opts.writer`), else creates it with `opts`.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Writer};
+    ///
+    /// let opts = CreateOptions::default();
+    /// let mut first = Writer::open_or_create(&queue, &opts)?; // creates it
+    /// first.write(1, 0, b"kept")?;
+    /// drop(first);
+    /// let second = Writer::open_or_create(&queue, &opts)?; // opens it: nothing is lost
+    /// assert_eq!(second.youngest_id().0, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_or_create(
         queue: impl IntoQueuePath,
         opts: &CreateOptions,
@@ -479,6 +492,17 @@ impl Writer {
     /// Compressed queues store it compressed when that makes it smaller. In blocking mode
     /// the write waits while a live registered reader has not read a message it must
     /// overwrite (at most [`WriterOptions::write_timeout`]).
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let first = writer.write(/* type */ 3, /* subtype */ 1, b"scan 1")?;
+    /// let second = writer.write(3, 1, b"scan 2")?;
+    /// assert_eq!(second, first.next());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(
         &mut self,
         msg_type: i32,
@@ -489,6 +513,19 @@ impl Writer {
     }
 
     /// Appends a message; returns its id. As [`Writer::write`], with the message's own time.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, NewMessage, Reader, ReaderOptions, StartAt, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// let volume_time_ns = 1_700_000_000_000_000_000;
+    /// writer.write_message(&NewMessage::new(5, 0, b"volume").at(volume_time_ns))?;
+    /// let opts = ReaderOptions { start: StartAt::Oldest, ..ReaderOptions::default() };
+    /// let mut reader = Reader::open(&queue, &opts)?;
+    /// assert_eq!(reader.try_read()?.meta.time_ns, volume_time_ns);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -594,6 +631,17 @@ impl Writer {
 
     /// Registered readers this writer unregistered as dead since the last call (the
     /// header's `readers_dropped` counts them for `fmq info`).
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// writer.write(1, 0, b"x")?;
+    /// // Only a blocking queue with registered readers ever drops one.
+    /// assert!(writer.take_dropped_readers().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take_dropped_readers(&mut self) -> Vec<DroppedReader> {
         std::mem::take(&mut self.dropped)
     }
@@ -698,6 +746,17 @@ impl Writer {
     /// Makes every message published so far durable (file-backed queues: `msync` of the
     /// buffer, then of the stat part, then of the header's page with the commit point
     /// recorded as flushed; DESIGN invariant 8). A no-op for shared memory.
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Writer};
+    ///
+    /// let mut writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// writer.write(1, 0, b"acknowledged")?;
+    /// writer.flush()?; // from here on, a power loss does not lose it
+    /// assert_eq!(fmq::info(&queue)?.header.flushed_id, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&self) -> Result<(), FlushError> {
         let region = self.core.region();
         self.core.flush_with(|step| {
@@ -709,6 +768,18 @@ impl Writer {
     }
 
     /// What recovery found when this writer took the queue over (`None` for a new queue).
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use fmq::{CreateOptions, Writer, WriterOptions};
+    ///
+    /// let writer = Writer::create(&queue, &CreateOptions::default())?;
+    /// assert!(writer.recovery_report().is_none(), "a new queue needs no recovery");
+    /// drop(writer);
+    /// let writer = Writer::open(&queue, &WriterOptions::default())?;
+    /// assert!(writer.recovery_report().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recovery_report(&self) -> Option<&RecoveryReport> {
         self.recovery.as_ref()
     }
