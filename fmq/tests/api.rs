@@ -319,7 +319,7 @@ fn library_error_texts_are_one_line_name_no_cli_flag_and_print_no_cause_twice() 
         // Opening.
         check(&Reader::open(&q.spec, &ReaderOptions::default()).unwrap_err());
         check(&Reader::open("", &ReaderOptions::default()).unwrap_err());
-        check(&admin_open(fmq::info(&q.spec).unwrap_err()));
+        check(&fmq::info(&q.spec).unwrap_err());
         // Creating: a bad size, then a queue that exists (once "use --force to re-create
         // it").
         let bad = CreateOptions {

@@ -198,7 +198,7 @@ fn concurrent_writer_and_reader_account_for_every_id_exactly(b: Backend) {
     assert!(acc.received > 0);
 }
 
-fn create_over_an_existing_queue_without_force_is_refused_and_loses_nothing(b: Backend) {
+fn create_over_an_existing_queue_without_replace_is_refused_and_loses_nothing(b: Backend) {
     let q = TestQueue::new(b, "no_clobber");
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
     for id in 1..=3u64 {
@@ -224,7 +224,7 @@ fn create_over_an_existing_queue_without_force_is_refused_and_loses_nothing(b: B
     );
 }
 
-fn create_with_force_replaces_the_queue_and_an_attached_reader_gets_replaced(b: Backend) {
+fn create_with_replace_replaces_the_queue_and_an_attached_reader_gets_replaced(b: Backend) {
     let q = TestQueue::new(b, "force");
     let mut w = Writer::create(&q.spec, &small(16, 4096)).unwrap();
     for id in 1..=3u64 {
@@ -273,7 +273,7 @@ fn second_writer_while_one_is_alive_is_locked_naming_our_pid(b: Backend) {
         replace: true,
         ..small(16, 4096)
     };
-    // Creating without force over a queue that exists is refused before any lock is
+    // Creating without `replace` over a queue that exists is refused before any lock is
     // touched, live writer or not.
     assert!(matches!(
         Writer::create(&q.spec, &small(16, 4096)).unwrap_err(),
@@ -797,8 +797,8 @@ both_backends!(
     overrun_reader_with_resume_at_youngest_policy_skips_to_the_youngest,
     buffer_wrap_overrun_reports_the_gap_to_the_writers_oldest_id,
     concurrent_writer_and_reader_account_for_every_id_exactly,
-    create_over_an_existing_queue_without_force_is_refused_and_loses_nothing,
-    create_with_force_replaces_the_queue_and_an_attached_reader_gets_replaced,
+    create_over_an_existing_queue_without_replace_is_refused_and_loses_nothing,
+    create_with_replace_replaces_the_queue_and_an_attached_reader_gets_replaced,
     second_writer_while_one_is_alive_is_locked_naming_our_pid,
     reopened_writer_continues_with_higher_ids_and_keeps_old_messages,
     read_times_out_after_about_the_timeout_when_nothing_is_written,

@@ -1,11 +1,11 @@
 //! Creating and re-creating queues on real file systems (issue "Nothing lost, no one in"):
 //! space is reserved at create and a queue that does not fit is refused with one line; a
 //! failed create leaves nothing behind; a data file larger than its layout is refused; a
-//! `create --force` swaps `.stat` and `.buf` as a pair, so readers, `check` and a create
-//! stopped at any step (a crash: the process aborts) see the complete old queue or the
-//! complete new one. Small file systems are tmpfs mounts (root only: the tests say SKIP
-//! loudly otherwise). Every test here holds `SERIAL`: the create fault hook is
-//! process-global.
+//! replacing create (`CreateOptions::replace`, the CLI's `create --force`) swaps `.stat` and
+//! `.buf` as a pair, so readers, `check` and a create stopped at any step (a crash: the
+//! process aborts) see the complete old queue or the complete new one. Small file systems are
+//! tmpfs mounts (root only: the tests say SKIP loudly otherwise). Every test here holds
+//! `SERIAL`: the create fault hook is process-global.
 
 mod common;
 
@@ -308,7 +308,7 @@ fn old_file_queue(tag: &str) -> (TestQueue, PathBuf, String) {
 }
 
 #[test]
-fn create_force_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
+fn create_replace_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
     let _s = serial();
     let _spawn = spawning_test();
     for step in 1..=5u32 {
@@ -353,7 +353,7 @@ fn create_force_stopped_at_any_step_leaves_the_old_or_the_new_queue_complete() {
 }
 
 #[test]
-fn a_failed_step_of_create_force_keeps_the_old_queue_and_leaves_no_temporary_file() {
+fn a_failed_step_of_create_replace_keeps_the_old_queue_and_leaves_no_temporary_file() {
     let _s = serial();
     for step in [
         CreateStep::Named,
@@ -397,7 +397,7 @@ fn a_failed_step_of_create_force_keeps_the_old_queue_and_leaves_no_temporary_fil
 }
 
 #[test]
-fn readers_and_check_during_a_create_force_loop_see_a_complete_queue_never_a_mismatch() {
+fn readers_and_check_during_a_create_replace_loop_see_a_complete_queue_never_a_mismatch() {
     let _s = serial();
     let q = TestQueue::new(Backend::File, "loop");
     make_old(&q.spec);

@@ -286,7 +286,7 @@ fn zero_length_data_files_are_refused_with_empty_file() {
             }
             let report = fmq::check(&q.spec).unwrap();
             assert!(!report.is_healthy());
-            // Refused without force; a forced create replaces the damaged queue.
+            // Refused without `replace`; a create with it replaces the damaged queue.
             assert!(matches!(
                 Writer::create(&q.spec, &small(16, 4096)),
                 Err(CreateError::AlreadyExists { .. })
