@@ -691,3 +691,29 @@ fn clear_with_locking_off_refuses_to_reset_a_live_writers_mark() {
     assert!(info.contains(&w.pid().to_string()), "mark kept: {info}");
     assert_ok(&w.finish());
 }
+
+#[test]
+fn remove_of_a_queue_this_user_cannot_read_is_a_permission_error_not_a_foreign_file() {
+    if skip_unless_root(
+        "remove_of_a_queue_this_user_cannot_read_is_a_permission_error_not_a_foreign_file",
+    ) {
+        return;
+    }
+    // Root's queue, mode 0600, in a directory the second user may write: the remover cannot
+    // open the files to look for fmq's magic, which says nothing about whether they are
+    // fmq's (before, it reported "is not an fmq queue file").
+    let shared = shared_dir();
+    let q = shared.path().join("roots");
+    assert_ok(&fmq(&["create", path_str(&q), "--mode", "0600"]));
+    let o = as_other(FMQ)
+        .args(["remove", path_str(&q)])
+        .output()
+        .unwrap();
+    assert_error(&o, "Permission denied (os error 13)");
+    assert!(
+        !stderr(&o).contains("not an fmq queue file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(q.with_extension("stat").exists(), "the queue is untouched");
+}

@@ -44,18 +44,18 @@ pub(crate) fn data_owner(queue: &QueuePath) -> Option<u32> {
 }
 
 /// Whether `file` starts with fmq's magic: the header's (a segment, `.stat`) or the buffer
-/// header's (`.buf`). Read with one `pread`, without following a symbolic link.
-pub(crate) fn has_fmq_magic(file: &std::path::Path) -> bool {
+/// header's (`.buf`). Read with one `pread`, without following a symbolic link. A file this
+/// process cannot open is an error, not "no magic": it may well be a queue.
+pub(crate) fn has_fmq_magic(file: &std::path::Path) -> Result<bool, OpenError> {
     use std::os::unix::fs::FileExt;
-    let Ok(f) = crate::safepath::open(file, libc::O_RDONLY | libc::O_NONBLOCK, 0) else {
-        return false;
-    };
+    let f = crate::safepath::open(file, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+        .map_err(|e| OpenError::io("open", file, e))?;
     let mut word = [0u8; 8];
     if f.read_exact_at(&mut word, 0).is_err() {
-        return false;
+        return Ok(false);
     }
     let word = u64::from_le_bytes(word);
-    word == MAGIC || word == crate::map::BUF_MAGIC
+    Ok(word == MAGIC || word == crate::map::BUF_MAGIC)
 }
 
 /// Before anything of a queue is touched: every data file that exists is a regular file
@@ -77,7 +77,7 @@ pub(crate) fn check_is_ours(
             return Err(OpenError::Symlink { file: f.into() });
         }
         // An empty file holds nothing to destroy (a create that died before sizing it).
-        if !meta.is_file() || (destroying && meta.len() > 0 && !has_fmq_magic(f)) {
+        if !meta.is_file() || (destroying && meta.len() > 0 && !has_fmq_magic(f)?) {
             return Err(OpenError::NotAQueue { file: f.into() });
         }
         if writing && meta.uid() != crate::safepath::euid() {
