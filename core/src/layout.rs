@@ -10,7 +10,7 @@ use crate::error::{AttachError, ConfigError, Part};
 use crate::header::{self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, MAGIC};
 use crate::region::Region;
 use crate::slot::SLOT_SIZE_BYTES;
-use crate::sync::Ordering;
+use crate::sync::{fence, Ordering};
 
 /// Smallest buffer accepted, in bytes.
 pub const MIN_BUF_SIZE_BYTES: u64 = 64;
@@ -199,19 +199,21 @@ impl Layout {
                 actual: stat_bytes,
             });
         }
-        // ORDERING: Acquire pairs with the Release store of the magic at the end of
-        // `Writer::format`: a reader that sees the magic sees the whole formatted header.
-        let magic = stat[word::MAGIC].load(Ordering::Acquire);
+        // ORDERING: Relaxed, as every load of the attach path (a reader's mapping may be
+        // read-only); ordered by the fence below.
+        let magic = stat[word::MAGIC].load(Ordering::Relaxed);
         if magic == 0 {
             return Err(AttachError::NotFormatted);
         }
         if magic != MAGIC {
             return Err(AttachError::BadMagic { found: magic });
         }
+        // ORDERING: fence(Acquire) pairs with the Release store of the magic at the end of
+        // `Writer::format`: a reader that saw the magic sees the whole formatted header.
+        fence(Ordering::Acquire);
         let mut line0 = [0u64; 8];
         for (i, w) in line0.iter_mut().enumerate() {
-            // ORDERING: Relaxed: line 0 is immutable after format, published by the magic's
-            // Release store that the Acquire load above synchronised with.
+            // ORDERING: Relaxed: line 0 is immutable after format, published by the fence.
             *w = stat[i].load(Ordering::Relaxed);
         }
         let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
