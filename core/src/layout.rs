@@ -6,10 +6,15 @@
 //! (DESIGN invariant 6): [`Layout::from_header`] checks magic, version, byte order, the layout
 //! checksum, and every size against the region's real sizes before anything is indexed.
 
+use core::ops::Range;
+
 use crate::error::{AttachError, ConfigError, Part};
-use crate::header::{self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, MAGIC};
+use crate::header::{
+    self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, HEADER_WORDS, MAGIC,
+};
+use crate::payload::padded_len;
 use crate::region::Region;
-use crate::slot::SLOT_SIZE_BYTES;
+use crate::slot::{SLOT_SIZE_BYTES, SLOT_WORDS};
 use crate::sync::{fence, Ordering};
 
 /// Smallest buffer accepted, in bytes.
@@ -26,6 +31,8 @@ pub const DEFAULT_BUF_SIZE_BYTES: u64 = 10 << 20;
 pub const MAX_READERS: u32 = 1024;
 /// Size of one reader record in bytes (one cache line).
 pub const READER_RECORD_SIZE_BYTES: u32 = 64;
+/// Words per reader record.
+pub const RECORD_WORDS: usize = READER_RECORD_SIZE_BYTES as usize / 8;
 
 /// What a creator asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,17 +150,57 @@ impl Layout {
         self.readers_max
     }
 
+    /// The slot that holds message `id`: `id % slots_count`.
+    pub fn slot_index(&self, id: u64) -> usize {
+        (id % u64::from(self.slots_count)) as usize
+    }
+
+    /// Index of the first word of slot `index` in the stat part.
+    pub fn slot_first_word(&self, index: usize) -> usize {
+        HEADER_WORDS + index * SLOT_WORDS
+    }
+
+    /// The stat words of slot `index`.
+    pub fn slot_words(&self, index: usize) -> Range<usize> {
+        let first = self.slot_first_word(index);
+        first..first + SLOT_WORDS
+    }
+
     /// Index of the first word of the reader registry in the stat part.
     pub fn registry_first_word(&self) -> usize {
-        ((u64::from(HEADER_SIZE_BYTES) + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES))
-            / 8) as usize
+        self.slot_first_word(self.slots_count as usize)
+    }
+
+    /// The stat words of reader record `index`.
+    pub fn record_words(&self, index: usize) -> Range<usize> {
+        let first = self.registry_first_word() + index * RECORD_WORDS;
+        first..first + RECORD_WORDS
+    }
+
+    /// The buffer word that stream position `pos` falls on.
+    pub fn buf_word(&self, pos: u64) -> usize {
+        ((pos % self.buf_size_bytes) / 8) as usize
+    }
+
+    /// The buffer words of a payload of `len` bytes at stream position `pos` (padded to
+    /// whole words; a writer never lets it cross the buffer's end, a reader checks that
+    /// before it asks).
+    pub fn payload_words(&self, pos: u64, len: u64) -> Range<usize> {
+        let first = self.buf_word(pos);
+        first..first + (padded_len(len) / 8) as usize
     }
 
     /// Size of the stat part in bytes: header, slot table and reader registry.
     pub fn stat_size_bytes(&self) -> u64 {
+        Layout::stat_size_bytes_for(self.slots_count, self.readers_max)
+    }
+
+    /// Size of the stat part of any slot and registry counts, unchecked (it cannot
+    /// overflow): for a mapper that sizes a mapping from a header before validating it.
+    pub fn stat_size_bytes_for(slots_count: u32, readers_max: u32) -> u64 {
         u64::from(HEADER_SIZE_BYTES)
-            + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES)
-            + u64::from(self.readers_max) * u64::from(READER_RECORD_SIZE_BYTES)
+            + u64::from(slots_count) * u64::from(SLOT_SIZE_BYTES)
+            + u64::from(readers_max) * u64::from(READER_RECORD_SIZE_BYTES)
     }
 
     /// Size of the stat part in words.

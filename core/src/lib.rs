@@ -43,6 +43,8 @@ extern crate std;
 pub mod crc;
 pub mod error;
 pub mod header;
+#[cfg(feature = "alloc")]
+mod heap;
 pub mod inspect;
 pub mod layout;
 pub mod message;
@@ -52,6 +54,7 @@ pub mod region;
 pub mod registry;
 pub mod slot;
 pub mod sync;
+mod view;
 pub mod wake;
 pub mod writer;
 
@@ -60,14 +63,14 @@ pub use error::{
     RegisterError, WriteError,
 };
 pub use header::Header;
+#[cfg(feature = "alloc")]
+pub use heap::HeapRegion;
 pub use layout::{Attached, Config, Layout};
 #[cfg(feature = "alloc")]
 pub use message::Message;
 pub use message::{MessageId, MessageMeta, NewMessage};
 pub use payload::Payload;
 pub use reader::{LagPolicy, Reader, ReaderConfig, StartAt};
-#[cfg(feature = "alloc")]
-pub use region::HeapRegion;
 pub use region::Region;
 pub use slot::Slot;
 pub use writer::{FlushStep, RecoveryReport, Writer};

@@ -32,10 +32,11 @@ use crate::header::{unpack, word as hw};
 use crate::layout::Layout;
 use crate::message::{MessageId, MessageMeta, MAX_MESSAGE_ID};
 use crate::payload::{crc_words, load_bytes, padded_len, Payload};
-use crate::region::{Region, SlotRef, View};
+use crate::region::Region;
 use crate::registry;
 use crate::slot::word as sw;
 use crate::sync::{fence, Ordering};
+use crate::view::{SlotRef, View};
 
 /// Where a reader starts, or seeks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -386,7 +387,7 @@ impl<R: Region> Reader<R> {
             return Err(ReadError::BufferTooSmall { needed: len });
         }
         let dst = &mut buf[..len];
-        load_bytes(payload_words(&view, &core.layout, &m), dst);
+        load_bytes(view.payload(m.buf_pos, m.stored_len), dst);
         core.validate(&view, id, slot)?;
         let computed = message_crc(dst, &m.trailer(id));
         core.finish(id, &m, computed)
@@ -413,7 +414,7 @@ impl<R: Region> Reader<R> {
         let core = &mut self.core;
         let view = View::new(&self.region, &core.layout).ok_or(ReadError::Empty)?;
         let (id, slot, m) = core.begin(&view)?;
-        let words = payload_words(&view, &core.layout, &m);
+        let words = view.payload(m.buf_pos, m.stored_len);
         let len = m.stored_len as usize;
         let result = f(&Payload::new(words, len));
         let mut crc = Crc32c::new();
@@ -606,12 +607,6 @@ impl ReaderCore {
             reason: CorruptReason::StampMismatch { found },
         }
     }
-}
-
-/// The buffer words of a bounds-checked message.
-fn payload_words<'v>(view: &View<'v>, layout: &Layout, m: &Loaded) -> &'v [crate::sync::AtomicU64] {
-    let first = ((m.buf_pos % layout.buf_size_bytes()) / 8) as usize;
-    view.buf(first, (padded_len(m.stored_len) / 8) as usize)
 }
 
 impl<R: Region> Drop for Reader<R> {

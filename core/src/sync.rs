@@ -250,7 +250,11 @@ mod instrumented {
 
         impl core::fmt::Display for Violation {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                write!(f, "{}: {:?} of the word at {:#x}", self.at, self.op, self.addr)
+                write!(
+                    f,
+                    "{}: {:?} of the word at {:#x}",
+                    self.at, self.op, self.addr
+                )
             }
         }
 

@@ -13,8 +13,8 @@ use fmq_core::header::{word as hw, HEADER_WORDS};
 use fmq_core::slot::{word as sw, SLOT_WORDS};
 use fmq_core::sync::{audit, Ordering};
 use fmq_core::{
-    AttachError, Config, CorruptReason, HeapRegion, LagPolicy, Layout, MessageId, ReadError, Reader,
-    ReaderConfig, Region, StartAt, Writer,
+    AttachError, Config, CorruptReason, HeapRegion, LagPolicy, Layout, MessageId, ReadError,
+    Reader, ReaderConfig, Region, StartAt, Writer,
 };
 
 const SLOTS: u32 = 8;
@@ -116,7 +116,13 @@ fn an_unregistered_reader_only_makes_relaxed_loads_on_every_path() {
             (StartAt::Id(MessageId(youngest + 5)), youngest + 5),
         ];
         for (start, at) in starts {
-            let r = Reader::attach(&region, ReaderConfig { start, ..Default::default() });
+            let r = Reader::attach(
+                &region,
+                ReaderConfig {
+                    start,
+                    ..Default::default()
+                },
+            );
             assert_eq!(r.unwrap().position().0, at, "{start:?}");
             assert_eq!(reader.seek(start).0, at, "{start:?}");
         }
@@ -230,19 +236,31 @@ fn an_unregistered_reader_only_makes_relaxed_loads_on_every_path() {
     let mut writer = Writer::format(&region, &config(20)).unwrap();
     read_only(&region, || {
         let e = reader.try_read(&mut [0u8; 64]);
-        assert!(matches!(e, Err(ReadError::GenerationChanged { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ReadError::GenerationChanged { .. })),
+            "{e:?}"
+        );
         let e = mid.try_read(&mut [0u8; 64]);
-        assert!(matches!(e, Err(ReadError::GenerationChanged { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ReadError::GenerationChanged { .. })),
+            "{e:?}"
+        );
     });
     for id in 1..=3u64 {
         writer.write(1, 2, 0, &payload(id, 8)).unwrap();
     }
     read_only(&region, || {
         let e = reader.try_read(&mut [0u8; 64]);
-        assert!(matches!(e, Err(ReadError::GenerationChanged { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ReadError::GenerationChanged { .. })),
+            "{e:?}"
+        );
         // Id 2 exists again, in the new generation: found by the check after the copy.
         let e = early.try_read(&mut [0u8; 64]);
-        assert!(matches!(e, Err(ReadError::GenerationChanged { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ReadError::GenerationChanged { .. })),
+            "{e:?}"
+        );
         let mut fresh = Reader::attach(
             &region,
             ReaderConfig {
