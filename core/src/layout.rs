@@ -15,7 +15,7 @@ use crate::header::{
 use crate::payload::padded_len;
 use crate::region::Region;
 use crate::slot::{SLOT_SIZE_BYTES, SLOT_WORDS};
-use crate::sync::{fence, Ordering};
+use crate::sync::{fence, AtomicU64, Ordering};
 
 /// Smallest buffer accepted, in bytes.
 pub const MIN_BUF_SIZE_BYTES: u64 = 64;
@@ -237,96 +237,9 @@ impl Layout {
     /// Validates a formatted region's header and returns its layout, generation and queue
     /// flags. Every value is checked before it is used (DESIGN invariant 6).
     pub fn from_header<R: Region + ?Sized>(region: &R) -> Result<Attached, AttachError> {
-        let stat = region.stat_words();
-        let stat_bytes = stat.len() as u64 * 8;
-        if stat_bytes < u64::from(HEADER_SIZE_BYTES) {
-            return Err(AttachError::RegionTooSmall {
-                part: Part::Stat,
-                needed: HEADER_SIZE_BYTES.into(),
-                actual: stat_bytes,
-            });
-        }
-        // ORDERING: Relaxed, as every load of the attach path (a reader's mapping may be
-        // read-only); ordered by the fence below.
-        let magic = stat[word::MAGIC].load(Ordering::Relaxed);
-        if magic == 0 {
-            return Err(AttachError::NotFormatted);
-        }
-        if magic != MAGIC {
-            return Err(AttachError::BadMagic { found: magic });
-        }
-        // ORDERING: fence(Acquire) pairs with the Release store of the magic at the end of
-        // `Writer::format`: a reader that saw the magic sees the whole formatted header.
-        fence(Ordering::Acquire);
-        let mut line0 = [0u64; 8];
-        for (i, w) in line0.iter_mut().enumerate() {
-            // ORDERING: Relaxed: line 0 is immutable after format, published by the fence.
-            *w = stat[i].load(Ordering::Relaxed);
-        }
-        let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
-        if bom != BYTE_ORDER_MARK {
-            return Err(AttachError::ForeignByteOrder { found: bom });
-        }
-        if version != FORMAT_VERSION {
-            return Err(AttachError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
-        let computed = header::layout_crc(&line0);
-        if stored_crc != computed {
-            return Err(AttachError::HeaderChecksum {
-                stored: stored_crc,
-                computed,
-            });
-        }
-        let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
-        if slot_size != SLOT_SIZE_BYTES {
-            return Err(AttachError::BadLayout {
-                field: "slot_size_bytes",
-                value: slot_size.into(),
-            });
-        }
-        let (header_size, queue_flags) = header::unpack(line0[word::HEADER_SIZE_FLAGS]);
-        if header_size != HEADER_SIZE_BYTES {
-            return Err(AttachError::BadLayout {
-                field: "header_size_bytes",
-                value: header_size.into(),
-            });
-        }
-        if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
-            return Err(AttachError::BadLayout {
-                field: "queue_flags",
-                value: queue_flags.into(),
-            });
-        }
-        let buf_size = line0[word::BUF_SIZE];
-        let (readers_max, _) = header::unpack(line0[word::LAYOUT_CRC]);
-        if queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && readers_max == 0 {
-            return Err(AttachError::BadLayout {
-                field: "queue_flags",
-                value: queue_flags.into(),
-            });
-        }
-        let layout = Layout::new(slots_count, buf_size)
-            .and_then(|l| l.with_readers_max(readers_max))
-            .map_err(|e| match e {
-                ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
-                    AttachError::BadLayout {
-                        field: "slots_count",
-                        value: slots_count.into(),
-                    }
-                }
-                ConfigError::TooManyReaders { .. } => AttachError::BadLayout {
-                    field: "readers_max",
-                    value: readers_max.into(),
-                },
-                _ => AttachError::BadLayout {
-                    field: "buf_size_bytes",
-                    value: buf_size,
-                },
-            })?;
+        let line0 = load_line0(region.stat_words())?;
+        check_identity(&line0)?;
+        let (layout, queue_flags) = layout_of(&line0)?;
         layout
             .check_region(region)
             .map_err(|(part, needed, actual)| AttachError::RegionTooSmall {
@@ -340,6 +253,90 @@ impl Layout {
             queue_flags,
         })
     }
+}
+
+/// Attach step 1: the magic, then line 0 as the format that stored the magic left it.
+fn load_line0(stat: &[AtomicU64]) -> Result<[u64; 8], AttachError> {
+    let stat_bytes = stat.len() as u64 * 8;
+    if stat_bytes < u64::from(HEADER_SIZE_BYTES) {
+        return Err(AttachError::RegionTooSmall {
+            part: Part::Stat,
+            needed: HEADER_SIZE_BYTES.into(),
+            actual: stat_bytes,
+        });
+    }
+    // ORDERING: Relaxed, as every load of the attach path (a reader's mapping may be
+    // read-only); ordered by the fence below.
+    let magic = stat[word::MAGIC].load(Ordering::Relaxed);
+    if magic == 0 {
+        return Err(AttachError::NotFormatted);
+    }
+    if magic != MAGIC {
+        return Err(AttachError::BadMagic { found: magic });
+    }
+    // ORDERING: fence(Acquire) pairs with the Release store of the magic at the end of
+    // `Writer::format`: a reader that saw the magic sees the whole formatted header.
+    fence(Ordering::Acquire);
+    let mut line0 = [0u64; 8];
+    for (i, w) in line0.iter_mut().enumerate() {
+        // ORDERING: Relaxed: line 0 is immutable after format, published by the fence.
+        *w = stat[i].load(Ordering::Relaxed);
+    }
+    Ok(line0)
+}
+
+/// Attach step 2: byte order, version and the layout checksum.
+fn check_identity(line0: &[u64; 8]) -> Result<(), AttachError> {
+    let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
+    if bom != BYTE_ORDER_MARK {
+        return Err(AttachError::ForeignByteOrder { found: bom });
+    }
+    if version != FORMAT_VERSION {
+        return Err(AttachError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
+    let computed = header::layout_crc(line0);
+    if stored_crc != computed {
+        return Err(AttachError::HeaderChecksum {
+            stored: stored_crc,
+            computed,
+        });
+    }
+    Ok(())
+}
+
+/// Attach step 3: the layout and queue flags line 0 describes, each field checked.
+fn layout_of(line0: &[u64; 8]) -> Result<(Layout, u32), AttachError> {
+    let bad = |field, value| AttachError::BadLayout { field, value };
+    let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
+    if slot_size != SLOT_SIZE_BYTES {
+        return Err(bad("slot_size_bytes", slot_size.into()));
+    }
+    let (header_size, queue_flags) = header::unpack(line0[word::HEADER_SIZE_FLAGS]);
+    if header_size != HEADER_SIZE_BYTES {
+        return Err(bad("header_size_bytes", header_size.into()));
+    }
+    if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
+        return Err(bad("queue_flags", queue_flags.into()));
+    }
+    let buf_size = line0[word::BUF_SIZE];
+    let (readers_max, _) = header::unpack(line0[word::LAYOUT_CRC]);
+    if queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && readers_max == 0 {
+        return Err(bad("queue_flags", queue_flags.into()));
+    }
+    let layout = Layout::new(slots_count, buf_size)
+        .and_then(|l| l.with_readers_max(readers_max))
+        .map_err(|e| match e {
+            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
+                bad("slots_count", slots_count.into())
+            }
+            ConfigError::TooManyReaders { .. } => bad("readers_max", readers_max.into()),
+            _ => bad("buf_size_bytes", buf_size),
+        })?;
+    Ok((layout, queue_flags))
 }
 
 /// What [`Layout::from_header`] found.

@@ -23,7 +23,7 @@
 //! * **Wake-up** (the fmq crate's waiting, a second Dekker pair). A writer about to sleep
 //!   stores `writer_waiting = 1`, `fence(SeqCst)`, re-loads the slowest cursor and sleeps on
 //!   its futex only if unchanged; a registered reader stores its cursor, `fence(SeqCst)`,
-//!   loads `writer_waiting` and wakes the writer if it is set ([`writer_waiting`]).
+//!   loads `writer_waiting` and wakes the writer if it is set.
 //!
 //! # Record (`docs/file-format.md`)
 //!
@@ -44,7 +44,7 @@ pub use crate::layout::RECORD_WORDS;
 pub const NAME_MAX_BYTES: usize = 24;
 /// Owner bit set by the writer when it unregisters a dead reader. The record stays reserved
 /// until the dropped reader learns of it (its next read frees it) or its process is gone
-/// ([`reclaim`]): a dropped reader that was only stopped may still store its cursor once,
+/// (`reclaim`): a dropped reader that was only stopped may still store its cursor once,
 /// and must not store it into another reader's registration.
 pub const DROPPED: u64 = 1 << 63;
 
