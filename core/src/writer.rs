@@ -505,14 +505,14 @@ impl WriterCore {
             self.allowed = o;
         }
         self.oldest_id = o;
-        // ORDERING: Release pairs with the reader's Acquire load of `oldest_id` on its
-        // mismatch path, which then also sees the commit point stored before this (used to
-        // tell a corrupt commit line from a moving one).
+        // ORDERING: Release pairs with the fence(Acquire) after the reader's load of
+        // `oldest_id` on its mismatch path, which then also sees the commit point stored
+        // before this (used to tell a corrupt commit line from a moving one).
         view.header(hw::OLDEST_ID).store(o, Ordering::Release);
         for r in first..o {
-            // ORDERING: Release pairs with the reader's Acquire stamp load (or its
-            // fence(Acquire) on the mismatch path): a reader that sees EMPTY sees the new
-            // `oldest_id` stored above, so its missed count is exact.
+            // ORDERING: Release pairs with the reader's fence(Acquire) on the mismatch path,
+            // after its stamp load: a reader that sees EMPTY sees the new `oldest_id` stored
+            // above, so its missed count is exact.
             view.slot(r).stamp().store(STAMP_EMPTY, Ordering::Release);
         }
         // ORDERING: fence(Release) orders the EMPTY stamps above before the payload and slot
@@ -531,8 +531,9 @@ impl WriterCore {
         // ORDERING: Relaxed: a hint for recovery and `fmq info`, published by the commit.
         view.header(hw::WRITE_POS)
             .store(self.write_pos, Ordering::Relaxed);
-        // ORDERING: Release pairs with the reader's Acquire load of `youngest_id`: a reader
-        // that sees the commit point sees every stamp stored before it.
+        // ORDERING: Release pairs with the fence(Acquire) after the reader's load of
+        // `youngest_id` (in `begin` and `seek`): a reader that sees the commit point sees
+        // every stamp, metadata and payload word stored before it.
         view.header(hw::YOUNGEST_ID)
             .store(self.next_id - 1, Ordering::Release);
         self.published_next = self.next_id;
