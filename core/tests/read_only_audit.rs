@@ -9,8 +9,8 @@
 //! ```
 #![cfg(fmq_sim)]
 
-use fmq_core::header::{word as hw, HEADER_WORDS};
-use fmq_core::slot::{word as sw, SLOT_WORDS};
+use fmq_core::header::word as hw;
+use fmq_core::slot::word as sw;
 use fmq_core::sync::{audit, Ordering};
 use fmq_core::{
     AttachError, Config, CorruptReason, HeapRegion, LagPolicy, Layout, MessageId, ReadError,
@@ -44,7 +44,8 @@ fn read_only<T>(region: &HeapRegion, f: impl FnOnce() -> T) -> T {
 
 /// Word `w` of the slot of message `id`.
 fn slot_word(region: &HeapRegion, id: u64, w: usize) -> &fmq_core::sync::AtomicU64 {
-    &region.stat_words()[HEADER_WORDS + (id % u64::from(SLOTS)) as usize * SLOT_WORDS + w]
+    let layout = Layout::from_config(&config(0)).unwrap();
+    &region.stat_words()[layout.slot_first_word(layout.slot_index(id)) + w]
 }
 
 /// Reads until `Empty`, returning the ids read and the errors met.
