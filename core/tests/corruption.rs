@@ -244,8 +244,8 @@ fn random_garbage_regions_never_panic() {
 fn reader_never_returns_an_id_twice_at_the_top_of_the_id_range() {
     use fmq_core::crc::{message_crc, trailer};
     use fmq_core::header::{pack, word as hw, Header, HEADER_WORDS};
-    use fmq_core::message::MAX_MESSAGE_ID;
     use fmq_core::slot::{word as sw, SLOT_WORDS};
+    use fmq_core::MAX_MESSAGE_ID;
     use fmq_core::{inspect, Layout};
 
     // Two slots: message 1 and the forged message u64::MAX (odd) share slot 1.

@@ -39,16 +39,14 @@ pub mod writer;
 
 pub use compress::Compression;
 pub use error::{OpenError, ReadError, RegisterError};
-pub use fmq_core::{
-    Header, LagPolicy, MessageId, MessageMeta, NewMessage, Slot, StartAt, WriteError,
-};
+pub use fmq_core::{Header, LagPolicy, MessageId, MessageMeta, NewMessage, Slot, StartAt};
 pub use lock::Locking;
 pub use path::QueuePath;
 pub use queue::{CheckReport, QueueInfo, RegisteredReader};
 pub use reader::{Msg, Reader, ReaderOptions, WriterStatus};
 pub use wait::monotonic_ns;
 pub use wait::WaitStrategy;
-pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, Writer};
+pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, WriteError, Writer};
 
 // Invariant 1: the writer moves between threads but is never shared or cloned.
 static_assertions::assert_impl_all!(Writer: Send);

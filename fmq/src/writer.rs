@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fmq_core::slot::MSG_FLAG_COMPRESSED;
-use fmq_core::{Config, FlushStep, Layout, MessageId, NewMessage, RecoveryReport, WriteError};
+use fmq_core::{
+    Config, FlushStep, Layout, MessageId, NewMessage, RecoveryReport, WriteError as CoreWriteError,
+};
 
 use crate::compress::Compression;
 use crate::error::OpenError;
@@ -24,6 +26,114 @@ use crate::lock::{reader_token, token_state, Locking, Token, WriterLock};
 use crate::map::MappedRegion;
 use crate::path::QueuePath;
 use crate::wait::{monotonic_ns, sleep_on_cursor, wake_sleepers};
+
+// Issue 22, core part: `TimedOut` left the no_std core (a core writer never waits). Until the
+// fmq crate's own `WriteError` (the lead's part) replaces it, this local enum is fmq-core's
+// `WriteError` plus `TimedOut`, with the same variants and messages as before.
+/// Writing a message failed; nothing was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The message does not fit in the buffer.
+    MessageTooLarge {
+        /// Its stored length.
+        len: u64,
+        /// The largest message the buffer holds.
+        max: u64,
+    },
+    /// An uncompressed message whose `raw_len` is not its length.
+    RawLenMismatch {
+        /// `raw_len`.
+        raw_len: u64,
+        /// The payload's length.
+        len: u64,
+    },
+    /// Flags outside the per-message flags format 2 defines.
+    UnknownFlags {
+        /// The flags.
+        flags: u32,
+    },
+    /// The 64-bit id or byte counters would overflow.
+    CounterExhausted,
+    /// Blocking mode: the message needs the writer to retire a message that registered
+    /// reader `reader` has not read yet.
+    Blocked {
+        /// The slowest registered reader's record index.
+        reader: u32,
+        /// Its cursor.
+        cursor: u64,
+        /// The cursor every registered reader must reach first.
+        needed: u64,
+    },
+    /// Blocking mode: the writer waited longer than its timeout for a registered reader.
+    TimedOut {
+        /// The slowest registered reader's record index.
+        reader: u32,
+        /// Its cursor.
+        cursor: u64,
+        /// How long the writer waited, in milliseconds.
+        waited_ms: u64,
+    },
+}
+
+impl From<CoreWriteError> for WriteError {
+    fn from(e: CoreWriteError) -> Self {
+        match e {
+            CoreWriteError::MessageTooLarge { len, max } => {
+                WriteError::MessageTooLarge { len, max }
+            }
+            CoreWriteError::RawLenMismatch { raw_len, len } => {
+                WriteError::RawLenMismatch { raw_len, len }
+            }
+            CoreWriteError::UnknownFlags { flags } => WriteError::UnknownFlags { flags },
+            CoreWriteError::CounterExhausted => WriteError::CounterExhausted,
+            CoreWriteError::Blocked {
+                reader,
+                cursor,
+                needed,
+            } => WriteError::Blocked {
+                reader,
+                cursor,
+                needed,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            WriteError::MessageTooLarge { len, max } => {
+                CoreWriteError::MessageTooLarge { len, max }.fmt(f)
+            }
+            WriteError::RawLenMismatch { raw_len, len } => {
+                CoreWriteError::RawLenMismatch { raw_len, len }.fmt(f)
+            }
+            WriteError::UnknownFlags { flags } => CoreWriteError::UnknownFlags { flags }.fmt(f),
+            WriteError::CounterExhausted => CoreWriteError::CounterExhausted.fmt(f),
+            WriteError::Blocked {
+                reader,
+                cursor,
+                needed,
+            } => CoreWriteError::Blocked {
+                reader,
+                cursor,
+                needed,
+            }
+            .fmt(f),
+            WriteError::TimedOut {
+                reader,
+                cursor,
+                waited_ms,
+            } => write!(
+                f,
+                "timed out after {waited_ms} ms waiting for registered reader {reader} (it \
+                 reads id {cursor} next)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
 
 /// How to create a queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +163,8 @@ pub struct CreateOptions {
 impl Default for CreateOptions {
     fn default() -> Self {
         CreateOptions {
-            slots_count: fmq_core::layout::DEFAULT_SLOTS_COUNT,
-            buf_size_bytes: fmq_core::layout::DEFAULT_BUF_SIZE_BYTES,
+            slots_count: fmq_core::DEFAULT_SLOTS_COUNT,
+            buf_size_bytes: fmq_core::DEFAULT_BUF_SIZE_BYTES,
             compression: Compression::None,
             force: false,
             mode: 0o644,
@@ -411,10 +521,10 @@ impl Writer {
                     self.wake();
                     return Ok(id);
                 }
-                Err(WriteError::Blocked { reader, cursor, .. }) => {
+                Err(CoreWriteError::Blocked { reader, cursor, .. }) => {
                     self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -539,12 +649,12 @@ impl Writer {
                 let before = self.core.youngest_id().0;
                 match self.core.write_batch(rest) {
                     Ok(last) => break last,
-                    Err(WriteError::Blocked { reader, cursor, .. }) => {
+                    Err(CoreWriteError::Blocked { reader, cursor, .. }) => {
                         let done = (self.core.youngest_id().0 - before) as usize;
                         rest = &rest[done.min(rest.len())..];
                         self.wait_for_reader(reader, cursor, &mut started, &mut spins)?;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         } else if self.core.is_blocking() {
