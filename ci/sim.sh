@@ -2,9 +2,9 @@
 # The deterministic simulator (sim/, --cfg fmq_sim), in its own target dir so that the main
 # build cache stays. See sim/README.md.
 #
-#   ./ci/sim.sh               regression test (regression seeds, seeds 0..200, exhaustive
-#                             scenarios), seeds 1000.. (FMQ_SIM_SEEDS, default 5000), the
-#                             exhaustive mode
+#   ./ci/sim.sh               the read-only audit of the reader path (fmq-core), regression
+#                             test (regression seeds, seeds 0..200, exhaustive scenarios),
+#                             seeds 1000.. (FMQ_SIM_SEEDS, default 5000), the exhaustive mode
 #   ./ci/sim.sh --soak K      K random seeds; every failure prints its seed and the command
 #                             that replays it
 set -euo pipefail
@@ -24,6 +24,9 @@ started=$SECONDS
 step "build (release: the runner; test profile: the regression test, with overflow checks)"
 cargo build --release -p fmq-sim
 cargo test --no-run -p fmq-sim
+
+step "read-only audit: the reader path makes only Relaxed loads (core/tests/read_only_audit.rs)"
+cargo test -p fmq-core --test read_only_audit
 
 step "regression test: regression seeds, seeds 0..200, exhaustive scenarios"
 cargo test -p fmq-sim

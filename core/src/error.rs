@@ -265,15 +265,6 @@ pub enum WriteError {
         /// The cursor every registered reader must reach first.
         needed: u64,
     },
-    /// Blocking mode: the writer waited longer than its timeout for a registered reader.
-    TimedOut {
-        /// The slowest registered reader's record index.
-        reader: u32,
-        /// Its cursor.
-        cursor: u64,
-        /// How long the writer waited, in milliseconds.
-        waited_ms: u64,
-    },
 }
 
 impl fmt::Display for WriteError {
@@ -297,15 +288,6 @@ impl fmt::Display for WriteError {
                 "blocked by registered reader {reader}: it reads id {cursor} next, the write \
                  needs it past id {}",
                 needed.saturating_sub(1)
-            ),
-            WriteError::TimedOut {
-                reader,
-                cursor,
-                waited_ms,
-            } => write!(
-                f,
-                "timed out after {waited_ms} ms waiting for registered reader {reader} (it \
-                 reads id {cursor} next)"
             ),
         }
     }

@@ -233,7 +233,6 @@ pub fn clear_writer_mark(stat: &[AtomicU64]) -> bool {
     // ORDERING: Relaxed: the mark is advisory and publishes nothing; writers are ordered one
     // after another by the lock that the caller holds.
     let (pid, open) = unpack(w.load(Ordering::Relaxed));
-    // ORDERING: Relaxed: as above.
     w.store(pack(pid, 0), Ordering::Relaxed);
     open != 0
 }

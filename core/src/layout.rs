@@ -6,11 +6,16 @@
 //! (DESIGN invariant 6): [`Layout::from_header`] checks magic, version, byte order, the layout
 //! checksum, and every size against the region's real sizes before anything is indexed.
 
+use core::ops::Range;
+
 use crate::error::{AttachError, ConfigError, Part};
-use crate::header::{self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, MAGIC};
+use crate::header::{
+    self, word, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE_BYTES, HEADER_WORDS, MAGIC,
+};
+use crate::payload::padded_len;
 use crate::region::Region;
-use crate::slot::SLOT_SIZE_BYTES;
-use crate::sync::Ordering;
+use crate::slot::{SLOT_SIZE_BYTES, SLOT_WORDS};
+use crate::sync::{fence, AtomicU64, Ordering};
 
 /// Smallest buffer accepted, in bytes.
 pub const MIN_BUF_SIZE_BYTES: u64 = 64;
@@ -26,6 +31,8 @@ pub const DEFAULT_BUF_SIZE_BYTES: u64 = 10 << 20;
 pub const MAX_READERS: u32 = 1024;
 /// Size of one reader record in bytes (one cache line).
 pub const READER_RECORD_SIZE_BYTES: u32 = 64;
+/// Words per reader record.
+pub const RECORD_WORDS: usize = READER_RECORD_SIZE_BYTES as usize / 8;
 
 /// What a creator asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,17 +150,57 @@ impl Layout {
         self.readers_max
     }
 
+    /// The slot that holds message `id`: `id % slots_count`.
+    pub fn slot_index(&self, id: u64) -> usize {
+        (id % u64::from(self.slots_count)) as usize
+    }
+
+    /// Index of the first word of slot `index` in the stat part.
+    pub fn slot_first_word(&self, index: usize) -> usize {
+        HEADER_WORDS + index * SLOT_WORDS
+    }
+
+    /// The stat words of slot `index`.
+    pub fn slot_words(&self, index: usize) -> Range<usize> {
+        let first = self.slot_first_word(index);
+        first..first + SLOT_WORDS
+    }
+
     /// Index of the first word of the reader registry in the stat part.
     pub fn registry_first_word(&self) -> usize {
-        ((u64::from(HEADER_SIZE_BYTES) + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES))
-            / 8) as usize
+        self.slot_first_word(self.slots_count as usize)
+    }
+
+    /// The stat words of reader record `index`.
+    pub fn record_words(&self, index: usize) -> Range<usize> {
+        let first = self.registry_first_word() + index * RECORD_WORDS;
+        first..first + RECORD_WORDS
+    }
+
+    /// The buffer word that stream position `pos` falls on.
+    pub fn buf_word(&self, pos: u64) -> usize {
+        ((pos % self.buf_size_bytes) / 8) as usize
+    }
+
+    /// The buffer words of a payload of `len` bytes at stream position `pos` (padded to
+    /// whole words; a writer never lets it cross the buffer's end, a reader checks that
+    /// before it asks).
+    pub fn payload_words(&self, pos: u64, len: u64) -> Range<usize> {
+        let first = self.buf_word(pos);
+        first..first + (padded_len(len) / 8) as usize
     }
 
     /// Size of the stat part in bytes: header, slot table and reader registry.
     pub fn stat_size_bytes(&self) -> u64 {
+        Layout::stat_size_bytes_for(self.slots_count, self.readers_max)
+    }
+
+    /// Size of the stat part of any slot and registry counts, unchecked (it cannot
+    /// overflow): for a mapper that sizes a mapping from a header before validating it.
+    pub fn stat_size_bytes_for(slots_count: u32, readers_max: u32) -> u64 {
         u64::from(HEADER_SIZE_BYTES)
-            + u64::from(self.slots_count) * u64::from(SLOT_SIZE_BYTES)
-            + u64::from(self.readers_max) * u64::from(READER_RECORD_SIZE_BYTES)
+            + u64::from(slots_count) * u64::from(SLOT_SIZE_BYTES)
+            + u64::from(readers_max) * u64::from(READER_RECORD_SIZE_BYTES)
     }
 
     /// Size of the stat part in words.
@@ -190,94 +237,9 @@ impl Layout {
     /// Validates a formatted region's header and returns its layout, generation and queue
     /// flags. Every value is checked before it is used (DESIGN invariant 6).
     pub fn from_header<R: Region + ?Sized>(region: &R) -> Result<Attached, AttachError> {
-        let stat = region.stat_words();
-        let stat_bytes = stat.len() as u64 * 8;
-        if stat_bytes < u64::from(HEADER_SIZE_BYTES) {
-            return Err(AttachError::RegionTooSmall {
-                part: Part::Stat,
-                needed: HEADER_SIZE_BYTES.into(),
-                actual: stat_bytes,
-            });
-        }
-        // ORDERING: Acquire pairs with the Release store of the magic at the end of
-        // `Writer::format`: a reader that sees the magic sees the whole formatted header.
-        let magic = stat[word::MAGIC].load(Ordering::Acquire);
-        if magic == 0 {
-            return Err(AttachError::NotFormatted);
-        }
-        if magic != MAGIC {
-            return Err(AttachError::BadMagic { found: magic });
-        }
-        let mut line0 = [0u64; 8];
-        for (i, w) in line0.iter_mut().enumerate() {
-            // ORDERING: Relaxed: line 0 is immutable after format, published by the magic's
-            // Release store that the Acquire load above synchronised with.
-            *w = stat[i].load(Ordering::Relaxed);
-        }
-        let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
-        if bom != BYTE_ORDER_MARK {
-            return Err(AttachError::ForeignByteOrder { found: bom });
-        }
-        if version != FORMAT_VERSION {
-            return Err(AttachError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
-        let computed = header::layout_crc(&line0);
-        if stored_crc != computed {
-            return Err(AttachError::HeaderChecksum {
-                stored: stored_crc,
-                computed,
-            });
-        }
-        let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
-        if slot_size != SLOT_SIZE_BYTES {
-            return Err(AttachError::BadLayout {
-                field: "slot_size_bytes",
-                value: slot_size.into(),
-            });
-        }
-        let (header_size, queue_flags) = header::unpack(line0[word::HEADER_SIZE_FLAGS]);
-        if header_size != HEADER_SIZE_BYTES {
-            return Err(AttachError::BadLayout {
-                field: "header_size_bytes",
-                value: header_size.into(),
-            });
-        }
-        if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
-            return Err(AttachError::BadLayout {
-                field: "queue_flags",
-                value: queue_flags.into(),
-            });
-        }
-        let buf_size = line0[word::BUF_SIZE];
-        let (readers_max, _) = header::unpack(line0[word::LAYOUT_CRC]);
-        if queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && readers_max == 0 {
-            return Err(AttachError::BadLayout {
-                field: "queue_flags",
-                value: queue_flags.into(),
-            });
-        }
-        let layout = Layout::new(slots_count, buf_size)
-            .and_then(|l| l.with_readers_max(readers_max))
-            .map_err(|e| match e {
-                ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
-                    AttachError::BadLayout {
-                        field: "slots_count",
-                        value: slots_count.into(),
-                    }
-                }
-                ConfigError::TooManyReaders { .. } => AttachError::BadLayout {
-                    field: "readers_max",
-                    value: readers_max.into(),
-                },
-                _ => AttachError::BadLayout {
-                    field: "buf_size_bytes",
-                    value: buf_size,
-                },
-            })?;
+        let line0 = load_line0(region.stat_words())?;
+        check_identity(&line0)?;
+        let (layout, queue_flags) = layout_of(&line0)?;
         layout
             .check_region(region)
             .map_err(|(part, needed, actual)| AttachError::RegionTooSmall {
@@ -291,6 +253,90 @@ impl Layout {
             queue_flags,
         })
     }
+}
+
+/// Attach step 1: the magic, then line 0 as the format that stored the magic left it.
+fn load_line0(stat: &[AtomicU64]) -> Result<[u64; 8], AttachError> {
+    let stat_bytes = stat.len() as u64 * 8;
+    if stat_bytes < u64::from(HEADER_SIZE_BYTES) {
+        return Err(AttachError::RegionTooSmall {
+            part: Part::Stat,
+            needed: HEADER_SIZE_BYTES.into(),
+            actual: stat_bytes,
+        });
+    }
+    // ORDERING: Relaxed, as every load of the attach path (a reader's mapping may be
+    // read-only); ordered by the fence below.
+    let magic = stat[word::MAGIC].load(Ordering::Relaxed);
+    if magic == 0 {
+        return Err(AttachError::NotFormatted);
+    }
+    if magic != MAGIC {
+        return Err(AttachError::BadMagic { found: magic });
+    }
+    // ORDERING: fence(Acquire) pairs with the Release store of the magic at the end of
+    // `Writer::format`: a reader that saw the magic sees the whole formatted header.
+    fence(Ordering::Acquire);
+    let mut line0 = [0u64; 8];
+    for (i, w) in line0.iter_mut().enumerate() {
+        // ORDERING: Relaxed: line 0 is immutable after format, published by the fence.
+        *w = stat[i].load(Ordering::Relaxed);
+    }
+    Ok(line0)
+}
+
+/// Attach step 2: byte order, version and the layout checksum.
+fn check_identity(line0: &[u64; 8]) -> Result<(), AttachError> {
+    let (version, bom) = header::unpack(line0[word::VERSION_BOM]);
+    if bom != BYTE_ORDER_MARK {
+        return Err(AttachError::ForeignByteOrder { found: bom });
+    }
+    if version != FORMAT_VERSION {
+        return Err(AttachError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let (_, stored_crc) = header::unpack(line0[word::LAYOUT_CRC]);
+    let computed = header::layout_crc(line0);
+    if stored_crc != computed {
+        return Err(AttachError::HeaderChecksum {
+            stored: stored_crc,
+            computed,
+        });
+    }
+    Ok(())
+}
+
+/// Attach step 3: the layout and queue flags line 0 describes, each field checked.
+fn layout_of(line0: &[u64; 8]) -> Result<(Layout, u32), AttachError> {
+    let bad = |field, value| AttachError::BadLayout { field, value };
+    let (slots_count, slot_size) = header::unpack(line0[word::SLOTS]);
+    if slot_size != SLOT_SIZE_BYTES {
+        return Err(bad("slot_size_bytes", slot_size.into()));
+    }
+    let (header_size, queue_flags) = header::unpack(line0[word::HEADER_SIZE_FLAGS]);
+    if header_size != HEADER_SIZE_BYTES {
+        return Err(bad("header_size_bytes", header_size.into()));
+    }
+    if queue_flags & !header::QUEUE_FLAGS_KNOWN != 0 {
+        return Err(bad("queue_flags", queue_flags.into()));
+    }
+    let buf_size = line0[word::BUF_SIZE];
+    let (readers_max, _) = header::unpack(line0[word::LAYOUT_CRC]);
+    if queue_flags & header::QUEUE_FLAG_BLOCKING != 0 && readers_max == 0 {
+        return Err(bad("queue_flags", queue_flags.into()));
+    }
+    let layout = Layout::new(slots_count, buf_size)
+        .and_then(|l| l.with_readers_max(readers_max))
+        .map_err(|e| match e {
+            ConfigError::ZeroSlots | ConfigError::TooManySlots { .. } => {
+                bad("slots_count", slots_count.into())
+            }
+            ConfigError::TooManyReaders { .. } => bad("readers_max", readers_max.into()),
+            _ => bad("buf_size_bytes", buf_size),
+        })?;
+    Ok((layout, queue_flags))
 }
 
 /// What [`Layout::from_header`] found.

@@ -34,42 +34,61 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// The layers, bottom up: `sync` (atomics), `region` (the trait), the format (`header`,
+// `slot`, `crc`, `payload`), `layout` (geometry, header validation), `view` (a region checked
+// against a layout), then the protocol (`registry`, `writer`, `reader`, `wake`) and the
+// tools' `inspect`. No module uses one above it.
+
+#[doc(hidden)]
 pub mod crc;
-pub mod error;
+mod error;
+#[doc(hidden)]
 pub mod header;
+#[cfg(feature = "alloc")]
+mod heap;
 pub mod inspect;
-pub mod layout;
-pub mod message;
-pub mod payload;
-pub mod reader;
-pub mod region;
+mod layout;
+mod message;
+mod payload;
+mod reader;
+mod region;
+#[doc(hidden)]
 pub mod registry;
+#[doc(hidden)]
 pub mod slot;
+#[doc(hidden)]
 pub mod sync;
+mod view;
+#[doc(hidden)]
 pub mod wake;
-pub mod writer;
+mod writer;
 
 pub use error::{
     AttachError, ConfigError, CorruptReason, FormatError, Part, ReadError, RecoverError,
     RegisterError, WriteError,
 };
-pub use header::Header;
-pub use layout::{Attached, Config, Layout};
+pub use header::{Header, FORMAT_VERSION, QUEUE_FLAG_BLOCKING};
+#[cfg(feature = "alloc")]
+pub use heap::HeapRegion;
+pub use layout::{
+    Attached, Config, Layout, DEFAULT_BUF_SIZE_BYTES, DEFAULT_SLOTS_COUNT, MAX_BUF_SIZE_BYTES,
+    MAX_READERS, MAX_SLOTS_COUNT, MIN_BUF_SIZE_BYTES, READER_RECORD_SIZE_BYTES,
+};
 #[cfg(feature = "alloc")]
 pub use message::Message;
-pub use message::{MessageId, MessageMeta, NewMessage};
+pub use message::{MessageId, MessageMeta, NewMessage, MAX_MESSAGE_ID};
 pub use payload::Payload;
 pub use reader::{LagPolicy, Reader, ReaderConfig, StartAt};
-#[cfg(feature = "alloc")]
-pub use region::HeapRegion;
 pub use region::Region;
-pub use slot::Slot;
+pub use registry::ReaderRecord;
+pub use slot::{Slot, MSG_FLAG_COMPRESSED};
 pub use writer::{FlushStep, RecoveryReport, Writer};
 
 // Invariant 1: the writer moves between threads but is never shared or cloned.

@@ -49,27 +49,16 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     store_words(dst.get(lines * LINE_WORDS..).unwrap_or(&[]), tail);
 }
 
-/// [`store_bytes`] one word at a time.
+/// [`store_bytes`] one word at a time, the last one zero-padded.
 #[inline]
 fn store_words(dst: &[AtomicU64], src: &[u8]) {
-    let mut chunks = src.chunks_exact(8);
-    let mut words = dst.iter();
-    // `chunks` first: `zip` polls its left side first, and must not consume a word it cannot
+    // `src` first: `zip` polls its left side first, and must not consume a word it cannot
     // fill.
-    for (c, w) in (&mut chunks).zip(&mut words) {
+    for (c, w) in src.chunks(8).zip(dst) {
         let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        // ORDERING: Relaxed: as in `store_bytes`.
+        b[..c.len()].copy_from_slice(c);
+        // ORDERING: Relaxed: seqlock data, like the words of `store_bytes`.
         w.store(u64::from_le_bytes(b), Ordering::Relaxed);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        if let Some(w) = words.next() {
-            // ORDERING: Relaxed: as above.
-            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
-        }
     }
 }
 
@@ -101,20 +90,11 @@ pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
 /// [`load_bytes`] one word at a time.
 #[inline]
 fn load_words(src: &[AtomicU64], dst: &mut [u8]) {
-    let mut words = src.iter();
-    let mut chunks = dst.chunks_exact_mut(8);
-    for (c, w) in (&mut chunks).zip(&mut words) {
-        // ORDERING: Relaxed: as in `load_bytes`.
-        c.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        if let Some(w) = words.next() {
-            // ORDERING: Relaxed: as above.
-            let b = w.load(Ordering::Relaxed).to_le_bytes();
-            let n = rest.len();
-            rest.copy_from_slice(&b[..n]);
-        }
+    for (c, w) in dst.chunks_mut(8).zip(src) {
+        // ORDERING: Relaxed: seqlock data, like the words of `load_bytes`.
+        let b = w.load(Ordering::Relaxed).to_le_bytes();
+        let n = c.len();
+        c.copy_from_slice(&b[..n]);
     }
 }
 

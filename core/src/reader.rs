@@ -3,20 +3,26 @@
 //!
 //! # Reading one message (seqlock, DESIGN invariant 2)
 //!
-//! 1. If the wanted id is past the cached commit point, load `youngest_id` (Acquire); still
-//!    past it: `Empty`.
-//! 2. Load the slot's stamp (Acquire); it must be the wanted id.
-//! 3. Load the metadata (Relaxed) and bounds-check it against the layout (invariant 6).
-//! 4. Copy the payload (Relaxed word loads).
-//! 5. `fence(Acquire)`, reload the stamp and the generation (Relaxed): unchanged means no
-//!    byte copied in 4 was written after the writer retired this message, so the copy is
-//!    one message, whole.
+//! Every access of an unregistered reader is a `Relaxed` load: readers may sit on a
+//! read-only mapping (another user's queue), where std defines nothing but small `Relaxed`
+//! loads. Ordering comes from `fence(Acquire)`, one per protocol step, as crossbeam's
+//! `seq_lock_wide.rs` does it (`docs/memory-ordering.md`, "The reader path").
+//!
+//! 1. If the wanted id is past the cached commit point, load `youngest_id`, then
+//!    `fence(Acquire)` (the commit publishes the stamps below it); still past it: `Empty`.
+//! 2. Load the slot's stamp; it must be the wanted id.
+//! 3. Load the metadata and bounds-check it against the layout (invariant 6).
+//! 4. Copy the payload (word loads).
+//! 5. `fence(Acquire)`, reload the stamp and the generation: unchanged means no byte copied
+//!    in 4 was written after the writer retired this message, so the copy is one message,
+//!    whole.
 //! 6. Check the CRC32C of payload and metadata (catches corruption and power-loss tears).
 //!
 //! A stamp that is not the wanted id means the writer retired it: after `fence(Acquire)` the
 //! reader loads `oldest_id` and reports `Lagged { missed_count: oldest - wanted }`, resuming
 //! at the oldest (tokio's rule) or, by policy, the youngest (LROSE's rule). Ids returned are
-//! strictly increasing (invariant 4).
+//! strictly increasing (invariant 4). Registered readers (blocking mode) also store to their
+//! own record, which needs a writable mapping.
 
 #![forbid(unsafe_code)]
 
@@ -26,10 +32,11 @@ use crate::header::{unpack, word as hw};
 use crate::layout::Layout;
 use crate::message::{MessageId, MessageMeta, MAX_MESSAGE_ID};
 use crate::payload::{crc_words, load_bytes, padded_len, Payload};
-use crate::region::{Region, SlotRef, View};
+use crate::region::Region;
 use crate::registry;
 use crate::slot::word as sw;
 use crate::sync::{fence, Ordering};
+use crate::view::{SlotRef, View};
 
 /// Where a reader starts, or seeks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -305,14 +312,15 @@ impl<R: Region> Reader<R> {
         let Some(view) = View::new(&self.region, &self.core.layout) else {
             return MessageId(self.core.next_id);
         };
-        // ORDERING: Acquire pairs with the writer's Release commit store.
-        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
-        // ORDERING: Acquire pairs with the writer's Release store of `oldest_id`.
-        // not modelled: no model can tell this Acquire from Relaxed: `seek` only picks the id
-        // to start from; a stale `oldest_id` starts the reader at a retired id, whose stamp then
-        // fails, and the mismatch path (fence(Acquire), then its own loads) reports the exact lag.
-        // Kept so that `StartAt::Oldest` starts at the oldest id of the commit loaded above.
-        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Acquire);
+        // ORDERING: Relaxed: ordered by the fence below.
+        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Relaxed);
+        // ORDERING: fence(Acquire): the commit loaded above synchronises with the writer's
+        // Release commit store, publishing the stamps up to it (reads below the cached commit
+        // load no new one), and the `oldest_id` loaded next is at least that commit's.
+        fence(Ordering::Acquire);
+        // ORDERING: Relaxed: a start position only; a stale one is a retired id, whose stamp
+        // fails and whose mismatch path has its own fences.
+        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Relaxed);
         self.core.cached_youngest = youngest;
         let next = match to {
             StartAt::Oldest => oldest,
@@ -349,14 +357,13 @@ impl<R: Region> Reader<R> {
         &self.region
     }
 
-    /// The commit point as the writer last published it (Acquire load): the youngest id.
+    /// The commit point as the writer last published it: the youngest id. A number only:
+    /// reads load the commit point again themselves.
     pub fn youngest_id(&self) -> MessageId {
         match self.view() {
-            // ORDERING: Acquire pairs with the writer's Release commit store.
-            // not modelled: the caller gets a number and no access to the slots through it; reads
-            // re-load the commit point themselves, and read-read coherence already keeps this value at
-            // or above any commit this reader saw. Kept so the accessor means what `begin` means.
-            Some(v) => MessageId(v.header(hw::YOUNGEST_ID).load(Ordering::Acquire)),
+            // ORDERING: Relaxed: the caller gets a number and no access to the slots through
+            // it; read-read coherence keeps it at or above any commit this reader saw.
+            Some(v) => MessageId(v.header(hw::YOUNGEST_ID).load(Ordering::Relaxed)),
             None => MessageId(0),
         }
     }
@@ -380,7 +387,7 @@ impl<R: Region> Reader<R> {
             return Err(ReadError::BufferTooSmall { needed: len });
         }
         let dst = &mut buf[..len];
-        load_bytes(payload_words(&view, &core.layout, &m), dst);
+        load_bytes(view.payload(m.buf_pos, m.stored_len), dst);
         core.validate(&view, id, slot)?;
         let computed = message_crc(dst, &m.trailer(id));
         core.finish(id, &m, computed)
@@ -407,7 +414,7 @@ impl<R: Region> Reader<R> {
         let core = &mut self.core;
         let view = View::new(&self.region, &core.layout).ok_or(ReadError::Empty)?;
         let (id, slot, m) = core.begin(&view)?;
-        let words = payload_words(&view, &core.layout, &m);
+        let words = view.payload(m.buf_pos, m.stored_len);
         let len = m.stored_len as usize;
         let result = f(&Payload::new(words, len));
         let mut crc = Crc32c::new();
@@ -436,9 +443,12 @@ impl ReaderCore {
         // `want + 1`, which saturates at `u64::MAX` and would return one id twice.
         let beyond = want >= MAX_MESSAGE_ID;
         if want > self.cached_youngest || beyond {
-            // ORDERING: Acquire pairs with the writer's Release commit store in `commit`: a
-            // reader that sees `youngest_id >= want` sees the stamp `want` (or a later one).
-            let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+            // ORDERING: Relaxed: ordered by the fence below.
+            let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Relaxed);
+            // ORDERING: fence(Acquire) pairs with the writer's Release commit store in
+            // `commit`: a reader that saw `youngest_id >= want` sees the stamp `want` (or a
+            // later one), its metadata and payload, and the generation of that commit.
+            fence(Ordering::Acquire);
             self.cached_youngest = youngest;
             if want > youngest || beyond {
                 self.check_generation(view)?;
@@ -446,29 +456,20 @@ impl ReaderCore {
             }
         }
         let slot = view.slot(want);
-        // ORDERING: Acquire pairs with the writer's Release stamp stores: of `want` in `put`
-        // (publishing the metadata and payload) and of EMPTY in `retire` (publishing the new
-        // `oldest_id`).
-        // not modelled: redundant today, so no model can kill it: the slot of `want` is published
-        // to this reader by its Acquire load of the commit point (here, in `seek` or earlier), and
-        // a mismatch goes to `mismatch`, whose fence(Acquire) synchronises with the writer's
-        // Release. Kept Acquire so that the stamp alone publishes a slot (a reader that trusted a
-        // cached commit point from another source would still be right).
-        let stamp = slot.stamp().load(Ordering::Acquire);
+        // ORDERING: Relaxed: the stamp, metadata and payload of every id up to the cached
+        // commit were published by the fence(Acquire) after its load; anything newer is caught
+        // by the re-check after the copy (`validate`) or by `mismatch`, each after a fence.
+        let stamp = slot.stamp().load(Ordering::Relaxed);
         if stamp != want {
             return Err(self.mismatch(view, want, stamp));
         }
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
+        // ORDERING: Relaxed: seqlock data, trusted only after the stamp re-check that follows
+        // a fence(Acquire) in `validate` (step 5).
         let buf_pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let stored_len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let raw_len = slot.word(sw::RAW_LEN).load(Ordering::Relaxed);
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let time_ns = slot.word(sw::TIME).load(Ordering::Relaxed) as i64;
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let (msg_type, subtype) = unpack(slot.word(sw::TYPES).load(Ordering::Relaxed));
-        // ORDERING: Relaxed: validated by the stamp re-check after fence(Acquire).
         let (flags, crc) = unpack(slot.word(sw::FLAGS_CRC).load(Ordering::Relaxed));
         let m = Loaded {
             buf_pos,
@@ -535,8 +536,8 @@ impl ReaderCore {
     }
 
     fn check_generation(&self, view: &View<'_>) -> Result<(), ReadError> {
-        // ORDERING: Relaxed: callers have either loaded `youngest_id` with Acquire or passed
-        // a fence(Acquire), which orders this load after the format's fence(Release).
+        // ORDERING: Relaxed: every caller has passed a fence(Acquire) (after a commit load or a
+        // stamp load), which orders this load after the format's fence(Release).
         let current = view.header(hw::GENERATION).load(Ordering::Relaxed);
         if current != self.generation {
             return Err(ReadError::GenerationChanged {
@@ -550,10 +551,10 @@ impl ReaderCore {
     /// The stamp of `want` is `found`: the writer retired it (lag), the queue was re-created,
     /// or the slot is corrupt.
     fn mismatch(&mut self, view: &View<'_>, want: u64, found: u64) -> ReadError {
-        // ORDERING: fence(Acquire): the stamp just loaded may have been a Relaxed load; this
-        // fence makes it synchronise with the writer's Release store of that stamp (or the
-        // fence(Release) before it), so the loads below see the `oldest_id` and generation
-        // stored before it.
+        // ORDERING: fence(Acquire): makes the Relaxed stamp load just made synchronise with the
+        // writer's Release store of that stamp (or the fence(Release) after it in `retire`,
+        // `format`, `recover`), so the loads below see the `oldest_id` and generation stored
+        // before it.
         fence(Ordering::Acquire);
         if let Err(e) = self.check_generation(view) {
             return e;
@@ -561,14 +562,19 @@ impl ReaderCore {
         // Three loads, in this order, so that a live writer can never make a sound commit
         // line look corrupt: `youngest_before` bounds the span from above (the writer stored
         // the `oldest_id` that goes with it before it), `youngest_after` bounds `oldest_id`.
-        // ORDERING: Acquire pairs with the writer's Release commit store; the `oldest_id`
-        // loaded next is at least the one stored before that commit.
-        let youngest_before = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
-        // ORDERING: Acquire pairs with the writer's Release store of `oldest_id` in `retire`;
-        // the commit point loaded next is at least the one stored before it.
-        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Acquire);
-        // ORDERING: Acquire pairs with the writer's Release commit store.
-        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        // ORDERING: Relaxed, each ordered before the next load by a fence(Acquire).
+        let youngest_before = view.header(hw::YOUNGEST_ID).load(Ordering::Relaxed);
+        // ORDERING: fence(Acquire) pairs with the writer's Release commit store: the
+        // `oldest_id` loaded next is at least the one stored before that commit.
+        fence(Ordering::Acquire);
+        // ORDERING: Relaxed: ordered by the fences around it.
+        let oldest = view.header(hw::OLDEST_ID).load(Ordering::Relaxed);
+        // ORDERING: fence(Acquire) pairs with the writer's Release store of `oldest_id` in
+        // `retire`: the commit point loaded next is at least the one stored before it.
+        fence(Ordering::Acquire);
+        // ORDERING: Relaxed: a bound only; it publishes nothing to this reader (the cached
+        // commit is not raised from it, so the next read loads the commit point itself).
+        let youngest = view.header(hw::YOUNGEST_ID).load(Ordering::Relaxed);
         let s = u64::from(self.layout.slots_count());
         if oldest == 0
             || oldest > youngest.saturating_add(1)
@@ -589,7 +595,6 @@ impl ReaderCore {
                 LagPolicy::ResumeAtYoungest => youngest.max(oldest),
             };
             self.next_id = resume;
-            self.cached_youngest = self.cached_youngest.max(youngest);
             return ReadError::Lagged {
                 missed_count: resume - want,
                 resumed_at: MessageId(resume),
@@ -602,12 +607,6 @@ impl ReaderCore {
             reason: CorruptReason::StampMismatch { found },
         }
     }
-}
-
-/// The buffer words of a bounds-checked message.
-fn payload_words<'v>(view: &View<'v>, layout: &Layout, m: &Loaded) -> &'v [crate::sync::AtomicU64] {
-    let first = ((m.buf_pos % layout.buf_size_bytes()) / 8) as usize;
-    view.buf(first, (padded_len(m.stored_len) / 8) as usize)
 }
 
 impl<R: Region> Drop for Reader<R> {

@@ -23,7 +23,7 @@
 //! * **Wake-up** (the fmq crate's waiting, a second Dekker pair). A writer about to sleep
 //!   stores `writer_waiting = 1`, `fence(SeqCst)`, re-loads the slowest cursor and sleeps on
 //!   its futex only if unchanged; a registered reader stores its cursor, `fence(SeqCst)`,
-//!   loads `writer_waiting` and wakes the writer if it is set ([`writer_waiting`]).
+//!   loads `writer_waiting` and wakes the writer if it is set.
 //!
 //! # Record (`docs/file-format.md`)
 //!
@@ -36,16 +36,15 @@
 //! | 4..7 | `name`: up to 24 bytes, zero-padded | reader |
 //! | 7 | `ticket`: claims of this record so far | reader (claim) |
 
-use crate::region::View;
 use crate::sync::{fence, AtomicU64, Ordering};
+use crate::view::View;
 
-/// Words per record.
-pub const RECORD_WORDS: usize = 8;
+pub use crate::layout::RECORD_WORDS;
 /// Longest name stored, in bytes.
 pub const NAME_MAX_BYTES: usize = 24;
 /// Owner bit set by the writer when it unregisters a dead reader. The record stays reserved
 /// until the dropped reader learns of it (its next read frees it) or its process is gone
-/// ([`reclaim`]): a dropped reader that was only stopped may still store its cursor once,
+/// (`reclaim`): a dropped reader that was only stopped may still store its cursor once,
 /// and must not store it into another reader's registration.
 pub const DROPPED: u64 = 1 << 63;
 
@@ -127,8 +126,7 @@ pub fn load_record(stat: &[AtomicU64], layout: &crate::Layout, index: u32) -> Op
     if index >= layout.readers_max() {
         return None;
     }
-    let first = layout.registry_first_word() + index as usize * RECORD_WORDS;
-    let rec = stat.get(first..first + RECORD_WORDS)?;
+    let rec = stat.get(layout.record_words(index as usize))?;
     // ORDERING: Relaxed: a diagnostic snapshot (fmq info, the writer's dead-reader scan, which
     // acts only through a CAS of the owner word).
     let get = |w: usize| rec[w].load(Ordering::Relaxed);
@@ -184,8 +182,8 @@ pub(crate) fn claim(
             // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
             // `reclaim`): its stores to the record (its last cursor) happen before the stores
             // below, so they cannot land after them. The handshake with the writer is the fence
-            // below, not this.
-            // not modelled: the models' previous owners leave before the claim in program order.
+            // in `finish_claim`, not this.
+            // not modelled: previous owners (memory-ordering.md N5).
             let got = owner_w.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
             match got {
                 Ok(_) => {
@@ -215,14 +213,10 @@ fn finish_claim(view: &View<'_>, rec: &[AtomicU64], name: &[u8], now_ns: u64, wa
     }
     // ORDERING: Relaxed: descriptive; the writer's dead-reader check reads it as a hint.
     rec[word::REGISTERED].store(now_ns, Ordering::Relaxed);
-    // ORDERING: Relaxed: as above.
     rec[word::HEARTBEAT].store(now_ns, Ordering::Relaxed);
     // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`, as every
     // cursor store: a reader registering again read the ids below `want` before.
-    // not modelled: what this orders is a reader's loads before a writer's later stores to
-    // the same words (load buffering), which loom does not explore (a load never reads a
-    // store that comes later in another thread's program order); the seqlock would still
-    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+    // not modelled: load buffering (memory-ordering.md N4).
     rec[word::CURSOR].store(want, Ordering::Release);
     // ORDERING: fence(SeqCst): the registration handshake. Pairs with the writer's
     // fence(SeqCst) in `scan` between its intent store and its record loads: either the
@@ -235,10 +229,7 @@ fn finish_claim(view: &View<'_>, rec: &[AtomicU64], name: &[u8], now_ns: u64, wa
     let start = want.max(intent);
     if start != want {
         // ORDERING: Release, as every cursor store.
-        // not modelled: what this orders is a reader's loads before a writer's later stores to
-        // the same words (load buffering), which loom does not explore (a load never reads a
-        // store that comes later in another thread's program order); the seqlock would still
-        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+        // not modelled: load buffering (memory-ordering.md N4).
         rec[word::CURSOR].store(start, Ordering::Release);
     }
     start
@@ -250,10 +241,7 @@ fn finish_claim(view: &View<'_>, rec: &[AtomicU64], name: &[u8], now_ns: u64, wa
 pub(crate) fn publish_cursor(rec: &[AtomicU64], cursor: u64) {
     // ORDERING: Release pairs with the writer's Acquire cursor load in `scan`: the reader's
     // loads of the messages below `cursor` happen before the writer's stores over them.
-    // not modelled: what this orders is a reader's loads before a writer's later stores to
-    // the same words (load buffering), which loom does not explore (a load never reads a
-    // store that comes later in another thread's program order); the seqlock would still
-    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+    // not modelled: load buffering (memory-ordering.md N4).
     rec[word::CURSOR].store(cursor, Ordering::Release);
 }
 
@@ -271,10 +259,7 @@ pub(crate) fn release(rec: &[AtomicU64], token: u64) {
     // ORDERING: Release pairs with the writer's Acquire owner load in `scan` (the reader's
     // last copies happen before the stores of a writer that sees the record free) and with
     // the next claim's Acquire CAS.
-    // not modelled: what this orders is a reader's loads before a writer's later stores to
-    // the same words (load buffering), which loom does not explore (a load never reads a
-    // store that comes later in another thread's program order); the seqlock would still
-    // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+    // not modelled: load buffering (memory-ordering.md N4).
     let _ = rec[word::OWNER].compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed);
 }
 
@@ -290,7 +275,7 @@ pub(crate) fn reclaim(view: &View<'_>, index: usize, owner: u64) -> bool {
     let owner_word = &rec[word::OWNER];
     // ORDERING: Release, as `release` (for the next claim's Acquire): the dead owner's stores
     // were made before its process ended.
-    // not modelled: only records of dead processes are reclaimed; no loom model has one.
+    // not modelled: dead processes (memory-ordering.md N6).
     let freed = owner_word.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
     freed.is_ok()
 }
@@ -320,20 +305,14 @@ pub(crate) fn scan(view: &View<'_>, intent: u64) -> Option<(u32, u64)> {
         // ORDERING: Acquire pairs with `release`'s Release CAS: a reader that detached is done
         // copying before the writer stores over what it read. (The registration handshake
         // itself is the fence above.)
-        // not modelled: what this orders is a reader's loads before a writer's later stores to
-        // the same words (load buffering), which loom does not explore (a load never reads a
-        // store that comes later in another thread's program order); the seqlock would still
-        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+        // not modelled: load buffering (memory-ordering.md N4).
         let owner = rec[word::OWNER].load(Ordering::Acquire);
         if !is_live(owner) {
             continue;
         }
         // ORDERING: Acquire pairs with the reader's Release cursor store: its copies of the
         // ids below this cursor happen before the stores the writer makes next.
-        // not modelled: what this orders is a reader's loads before a writer's later stores to
-        // the same words (load buffering), which loom does not explore (a load never reads a
-        // store that comes later in another thread's program order); the seqlock would still
-        // refuse such a torn copy, as `Lagged`, which a registered reader must never get.
+        // not modelled: load buffering (memory-ordering.md N4).
         let cursor = rec[word::CURSOR].load(Ordering::Acquire);
         if cursor < intent && slowest.map_or(true, |(_, c)| cursor < c) {
             slowest = Some((index as u32, cursor));

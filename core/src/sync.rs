@@ -20,14 +20,14 @@ compile_error!("choose one of --cfg fmq_loom and --cfg fmq_shuttle, not both");
 compile_error!("fmq needs native 64-bit atomics (target_has_atomic = \"64\")");
 
 #[cfg(fmq_loom)]
-pub use instrumented::{fence, hook, AtomicU64};
+pub use instrumented::{audit, fence, hook, AtomicU64};
 #[cfg(fmq_loom)]
 pub use loom::sync::atomic::Ordering;
 
 #[cfg(fmq_sim)]
 pub use core::sync::atomic::Ordering;
 #[cfg(fmq_sim)]
-pub use instrumented::{fence, hook, AtomicU64};
+pub use instrumented::{audit, fence, hook, AtomicU64};
 
 #[cfg(fmq_shuttle)]
 pub use shuttle::sync::atomic::{fence, AtomicU64, Ordering};
@@ -50,7 +50,12 @@ compile_error!("choose one of --cfg fmq_loom and --cfg fmq_sim, not both");
 ///   survived from one that no model reached (`model/src/bin/fmq-mutants.rs`);
 /// * **store hook** ([`hook::set`]): called before every store with the word's address and
 ///   value; returning `false` drops the store, which is how a writer that dies between any
-///   two of its stores is modelled (loom recovery models, the simulator in `sim/`).
+///   two of its stores is modelled (loom recovery models, the simulator in `sim/`);
+/// * **read-only audit** ([`audit::watch`]): every access inside an address range that a
+///   test declared read-only and that is not a `Relaxed` load (a store, a read-modify-write,
+///   an `Acquire` or `SeqCst` load) is recorded with its call site, so a test can check that
+///   a reader does on a read-only mapping only what std defines there
+///   (`core/tests/read_only_audit.rs`).
 #[cfg(any(fmq_loom, fmq_sim))]
 mod instrumented {
     extern crate std;
@@ -84,6 +89,7 @@ mod instrumented {
         #[inline]
         pub fn load(&self, order: Ordering) -> u64 {
             let order = mutated(Location::caller(), order, Access::Load).unwrap_or(order);
+            audit::check(self.addr(), Location::caller(), audit::Op::Load(order));
             self.0.load(order)
         }
 
@@ -92,7 +98,8 @@ mod instrumented {
         #[inline]
         pub fn store(&self, value: u64, order: Ordering) {
             let order = mutated(Location::caller(), order, Access::Store).unwrap_or(order);
-            let addr = self as *const AtomicU64 as usize;
+            let addr = self.addr();
+            audit::check(addr, Location::caller(), audit::Op::Store(order));
             if hook::allows(addr, value) {
                 self.0.store(value, order);
             }
@@ -100,6 +107,10 @@ mod instrumented {
     }
 
     impl AtomicU64 {
+        fn addr(&self) -> usize {
+            self as *const AtomicU64 as usize
+        }
+
         /// As `AtomicU64::compare_exchange`, with the ordering mutation applied to the
         /// success ordering (the failure ordering is capped to it) and the store hook to the
         /// new value (a dropped store fails the exchange).
@@ -118,7 +129,8 @@ mod instrumented {
                 (Ordering::Acquire | Ordering::AcqRel, Ordering::SeqCst) => Ordering::Acquire,
                 (_, f) => f,
             };
-            let addr = self as *const AtomicU64 as usize;
+            let addr = self.addr();
+            audit::check(addr, Location::caller(), audit::Op::Rmw(success));
             if !hook::allows(addr, new) {
                 return Err(self.0.load(failure));
             }
@@ -199,6 +211,126 @@ mod instrumented {
             }
         }
         Some(weaker)
+    }
+
+    /// The read-only audit: one per OS thread, like the store hook (a test watches the
+    /// accesses its own thread makes, whatever other tests run meanwhile).
+    pub mod audit {
+        extern crate std;
+
+        use core::ops::Range;
+        use core::panic::Location;
+        use core::sync::atomic::AtomicUsize;
+        use std::cell::RefCell;
+        use std::vec::Vec;
+
+        use super::Ordering;
+
+        /// What an access did.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op {
+            /// A load with this ordering.
+            Load(Ordering),
+            /// A store with this ordering.
+            Store(Ordering),
+            /// A read-modify-write (compare-exchange) with this success ordering.
+            Rmw(Ordering),
+        }
+
+        /// One access inside a watched range that is not a `Relaxed` load.
+        #[derive(Clone, Copy, Debug)]
+        pub struct Violation {
+            /// Address of the word.
+            pub addr: usize,
+            /// What was done to it (the ordering after any ordering mutation).
+            pub op: Op,
+            /// Where in the code.
+            pub at: &'static Location<'static>,
+        }
+
+        impl core::fmt::Display for Violation {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(
+                    f,
+                    "{}: {:?} of the word at {:#x}",
+                    self.at, self.op, self.addr
+                )
+            }
+        }
+
+        #[derive(Default)]
+        struct State {
+            ranges: Vec<Range<usize>>,
+            violations: Vec<Violation>,
+            loads: u64,
+        }
+
+        std::thread_local! {
+            static STATE: RefCell<State> = RefCell::new(State::default());
+        }
+
+        /// Threads watching a range: zero keeps every access on the fast path.
+        static WATCHING: AtomicUsize = AtomicUsize::new(0);
+
+        /// Declares the bytes of `words` read-only for the accesses this thread makes, until
+        /// [`unwatch`].
+        pub fn watch(words: &[super::AtomicU64]) {
+            let start = words.as_ptr() as usize;
+            let range = start..start + core::mem::size_of_val(words);
+            STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.ranges.is_empty() {
+                    // ORDERING: Relaxed: a counter read by this thread's own accesses; other
+                    // threads only take the slow path needlessly.
+                    WATCHING.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                }
+                s.ranges.push(range);
+            });
+        }
+
+        /// Forgets this thread's ranges (the recorded violations stay until [`take`]).
+        pub fn unwatch() {
+            STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                if !s.ranges.is_empty() {
+                    // ORDERING: Relaxed: as in `watch`.
+                    WATCHING.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+                }
+                s.ranges.clear();
+            });
+        }
+
+        /// The violations recorded on this thread so far, and how many `Relaxed` loads inside
+        /// watched ranges it made (so a test can tell that it watched the right memory);
+        /// clears both.
+        pub fn take() -> (Vec<Violation>, u64) {
+            STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                let loads = core::mem::take(&mut s.loads);
+                (core::mem::take(&mut s.violations), loads)
+            })
+        }
+
+        #[inline]
+        pub(super) fn check(addr: usize, at: &'static Location<'static>, op: Op) {
+            // ORDERING: Relaxed: as in `watch`.
+            if WATCHING.load(core::sync::atomic::Ordering::Relaxed) == 0 {
+                return;
+            }
+            STATE.with(|s| {
+                let Ok(mut s) = s.try_borrow_mut() else {
+                    return;
+                };
+                if !s.ranges.iter().any(|r| r.contains(&addr)) {
+                    return;
+                }
+                if op == Op::Load(Ordering::Relaxed) {
+                    s.loads += 1;
+                } else {
+                    s.violations.push(Violation { addr, op, at });
+                }
+            });
+        }
     }
 
     /// The store hook: one per OS thread (loom runs every model thread on the test's own

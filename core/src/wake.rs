@@ -26,7 +26,7 @@ pub fn prepare_sleep(commit: &AtomicU64, sleepers: &AtomicU64, seen: u64) -> boo
     // ORDERING: fence(SeqCst) pairs with the writer's fence(SeqCst) in `take_sleepers`
     // (Dekker): it orders the flag store above before the commit load below.
     fence(Ordering::SeqCst);
-    // ORDERING: Relaxed: only a comparison; the read path's own Acquire loads publish data.
+    // ORDERING: Relaxed: only a comparison; the read path's own loads and fences publish data.
     commit.load(Ordering::Relaxed) == seen
 }
 

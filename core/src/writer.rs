@@ -36,9 +36,10 @@ use crate::header::{self, pack, word as hw, BYTE_ORDER_MARK, FORMAT_VERSION, MAG
 use crate::layout::{Config, Layout};
 use crate::message::{MessageId, NewMessage};
 use crate::payload::{padded_len, store_bytes};
-use crate::region::{Region, View};
+use crate::region::Region;
 use crate::slot::{word as sw, MSG_FLAG_COMPRESSED, SLOT_SIZE_BYTES, STAMP_EMPTY};
 use crate::sync::{fence, Ordering};
+use crate::view::View;
 
 /// Positions stay below this so that `pos + 2 * buf_size` never overflows; so do ids.
 const MAX_WRITE_POS: u64 = u64::MAX / 4;
@@ -124,75 +125,17 @@ impl<R: Region> Writer<R> {
                 needed,
                 actual,
             })?;
-        let generation;
-        {
+        let generation = {
             let view = View::new(&region, &layout).ok_or(FormatError::RegionTooSmall {
                 part: crate::error::Part::Stat,
                 needed: layout.stat_size_bytes(),
                 actual: 0,
             })?;
-            let h = |w| view.header(w);
-            // ORDERING: Acquire pairs with the magic's Release store of an earlier format,
-            // so the generation read next is that format's.
-            // not modelled: in every model the earlier format was made by the same thread; between
-            // processes the lock orders one writer (and its format) after the other.
-            let old_magic = h(hw::MAGIC).load(Ordering::Acquire);
-            let old_generation = if old_magic == MAGIC {
-                // ORDERING: Relaxed: published by the magic loaded just above.
-                h(hw::GENERATION).load(Ordering::Relaxed)
-            } else {
-                0
-            };
-            generation = config
-                .creation_time_ns
-                .max(old_generation.wrapping_add(1))
-                .max(1);
-            // ORDERING: Relaxed: attaches from now on fail with NotFormatted until the
-            // Release store of the magic below.
-            h(hw::MAGIC).store(0, Ordering::Relaxed);
-            // ORDERING: Relaxed: ordered before the zeroing below by the fence.
-            h(hw::GENERATION).store(generation, Ordering::Relaxed);
-            // ORDERING: fence(Release) orders the new generation before every zeroed stamp and
-            // commit word below. It pairs with the readers' fence(Acquire) after a copy or on a
-            // stamp mismatch: a reader of the old generation that saw any of those stores also
-            // sees the new generation and reports GenerationChanged.
-            fence(Ordering::Release);
-            let stat = region.stat_words();
-            for (i, w) in stat.iter().enumerate().take(layout.stat_words()) {
-                if i != hw::MAGIC && i != hw::GENERATION {
-                    // ORDERING: Relaxed: after the fence above; published by the magic.
-                    w.store(0, Ordering::Relaxed);
-                }
-            }
-            let mut line0 = [
-                0,
-                pack(FORMAT_VERSION, BYTE_ORDER_MARK),
-                pack(layout.slots_count(), SLOT_SIZE_BYTES),
-                layout.buf_size_bytes(),
-                pack(header::HEADER_SIZE_BYTES, config.queue_flags),
-                config.creation_time_ns,
-                generation,
-                pack(layout.readers_max(), 0),
-            ];
-            line0[0] = MAGIC;
-            let crc = header::layout_crc(&line0);
-            line0[hw::LAYOUT_CRC] = pack(layout.readers_max(), crc);
-            for (i, v) in line0.iter().enumerate().skip(1) {
-                // ORDERING: Relaxed: published by the magic's Release store below.
-                h(i).store(*v, Ordering::Relaxed);
-            }
-            // ORDERING: Relaxed: the mark is advisory; published by the magic below.
-            h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
-            // ORDERING: Relaxed: published by the magic below.
-            h(hw::WRITER_EPOCH).store(1, Ordering::Relaxed);
-            // ORDERING: Relaxed: published by the magic below.
-            h(hw::OLDEST_ID).store(1, Ordering::Relaxed);
-            // ORDERING: Relaxed: published by the magic below.
-            h(hw::READER_TIMEOUT_MS).store(config.reader_timeout_ms, Ordering::Relaxed);
-            // ORDERING: Release pairs with the Acquire load of the magic in
-            // `Layout::from_header`: whoever sees the magic sees the whole header above.
-            h(hw::MAGIC).store(MAGIC, Ordering::Release);
-        }
+            let generation = next_generation(&view, config);
+            clear_for_format(&view, generation);
+            write_header(&view, &layout, config, generation);
+            generation
+        };
         Ok(Writer {
             region,
             core: WriterCore {
@@ -221,180 +164,44 @@ impl<R: Region> Writer<R> {
     pub fn recover(region: R) -> Result<(Self, RecoveryReport), RecoverError> {
         let attached = Layout::from_header(&region)?;
         let layout = attached.layout;
-        let view = View::new(&region, &layout).ok_or(RecoverError::Attach(
-            crate::error::AttachError::RegionTooSmall {
-                part: crate::error::Part::Stat,
-                needed: layout.stat_size_bytes(),
-                actual: 0,
-            },
-        ))?;
-        let h = |w| view.header(w);
-        let s = u64::from(layout.slots_count());
-        let b = layout.buf_size_bytes();
-        // ORDERING: Acquire pairs with the dead writer's Release commit store: everything it
-        // published is visible here.
-        // not modelled: recovery runs after the dead writer is gone; between processes the
-        // lock handover (the kernel releases a dead process's flock) orders all its stores before
-        // these loads, and in the models the dying and the recovering writer are one thread.
-        let youngest = h(hw::YOUNGEST_ID).load(Ordering::Acquire);
-        // ORDERING: Acquire pairs with the dead writer's Release store of `oldest_id`.
-        // not modelled: as for `youngest_id` just above (the lock handover orders it).
-        let oldest = h(hw::OLDEST_ID).load(Ordering::Acquire);
-        if oldest == 0
-            || youngest >= MAX_WRITE_POS
-            || oldest > youngest + 1
-            || youngest + 1 - oldest > s
-        {
-            return Err(RecoverError::CommitOutOfRange {
-                youngest_id: youngest,
-                oldest_id: oldest,
-            });
-        }
-        // ORDERING: Relaxed: the mark and epoch are advisory, written only by writers, and the
-        // lock (or the caller) orders writers one after another.
-        let (previous_pid, was_open) = header::unpack(h(hw::WRITER_MARK).load(Ordering::Relaxed));
-        // ORDERING: Relaxed: as above.
-        let epoch = h(hw::WRITER_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
-
-        // ORDERING: Relaxed: written only by writers (in `flush_with`), which the lock orders
-        // one after another; read here as a hint that is checked against the slots.
-        let flushed = h(hw::FLUSHED_ID).load(Ordering::Relaxed);
-
-        // Whether the slot of `id` describes message `id`: stamp right, inside the buffer.
-        // Returns its stream range.
-        let slot_ok = |id: u64| -> Option<(u64, u64)> {
-            let slot = view.slot(id);
-            // ORDERING: Acquire pairs with the dead writer's Release stamp store.
-            // not modelled: as for `youngest_id` above (the lock handover orders it).
-            let stamp = slot.stamp().load(Ordering::Acquire);
-            // ORDERING: Relaxed: published by the stamp just loaded.
-            let pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
-            // ORDERING: Relaxed: as above.
-            let len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
-            let fits =
-                stamp == id && len <= b && pos < MAX_WRITE_POS && pos % b + padded_len(len) <= b;
-            fits.then(|| (pos, pos + padded_len(len)))
-        };
-
-        // The top of the run of messages kept. After a process crash every id up to the
-        // commit point is consistent and the top is the commit point. After a power loss the
-        // disk may hold the header's page (a commit point) without the pages of the youngest
-        // slots, or with a gap: the run that must be kept is the one through the id recorded
-        // by the last completed flush, whose slots were durable then and, unless retired
-        // since, still are (see `docs/design.md`, "Recovery after a power loss"). It goes up
-        // to the first gap; without a usable flush record, from the youngest consistent id.
-        let top = if flushed >= oldest && flushed <= youngest && slot_ok(flushed).is_some() {
-            let mut top = flushed;
-            while top < youngest && slot_ok(top + 1).is_some() {
-                top += 1;
-            }
-            Some(top)
-        } else {
-            (oldest.max(1)..=youngest)
-                .rev()
-                .find(|&id| slot_ok(id).is_some())
-        };
-        // Then keep the longest consistent run ending there: no overlaps, within one lap.
-        let (new_youngest, new_oldest, youngest_end) =
-            match top.and_then(|t| Some((t, slot_ok(t)?))) {
-                None => (youngest, youngest + 1, None),
-                Some((top, (top_start, top_end))) => {
-                    let mut new_oldest = top;
-                    let mut next_start = top_start;
-                    let mut id = top - 1;
-                    while id >= oldest && id > 0 {
-                        let Some((pos, end)) = slot_ok(id) else {
-                            break;
-                        };
-                        if end > next_start || top_end - pos > b {
-                            break;
-                        }
-                        next_start = pos;
-                        new_oldest = id;
-                        id -= 1;
-                    }
-                    (top, new_oldest, Some(top_end))
-                }
+        let (kept, write_pos, report) = {
+            let view = View::new(&region, &layout).ok_or(RecoverError::Attach(
+                crate::error::AttachError::RegionTooSmall {
+                    part: crate::error::Part::Stat,
+                    needed: layout.stat_size_bytes(),
+                    actual: 0,
+                },
+            ))?;
+            let found = Found::load(&view, &layout)?;
+            let kept = kept_run(&view, &layout, &found);
+            let write_pos = kept.end.unwrap_or_else(|| write_pos_hint(&view));
+            restore_commit_line(&view, &found, &kept);
+            let stamps_cleared_count = clear_stale_stamps(&view, &layout, &kept);
+            reopen(&view, write_pos, found.epoch);
+            let report = RecoveryReport {
+                epoch: found.epoch,
+                youngest_id: MessageId(kept.youngest),
+                oldest_id: MessageId(kept.oldest),
+                dropped_count: (found.youngest - kept.youngest) + (kept.oldest - found.oldest),
+                stamps_cleared_count,
+                writer_was_open: found.was_open,
+                previous_pid: found.previous_pid,
             };
-        let dropped_count = (youngest - new_youngest) + (new_oldest - oldest);
-        let write_pos = match youngest_end {
-            Some(end) => end,
-            None => {
-                // ORDERING: Relaxed: only a hint; any position is safe when nothing is kept.
-                let hint = h(hw::WRITE_POS).load(Ordering::Relaxed);
-                if hint < MAX_WRITE_POS {
-                    hint
-                } else {
-                    0
-                }
-            }
-        };
-        if new_youngest != youngest {
-            // The ids above are issued again; the caller makes this recovery durable before
-            // the next write (`flush_with`), so no power loss can bring back a slot of theirs.
-            // ORDERING: Release, as in `commit`. It only lowers the commit point, after a
-            // power loss (no reader of the old one is alive) or on a corrupt region.
-            // not modelled: runs only after a power loss or on corruption; the simulator
-            // checks that path, no loom model reaches it.
-            h(hw::YOUNGEST_ID).store(new_youngest, Ordering::Release);
-        }
-        if new_oldest != oldest {
-            // ORDERING: Release, as in `retire`: a reader that sees a stamp cleared below sees
-            // the new oldest id.
-            // not modelled: runs only when recovery drops published messages, which a crash
-            // never causes (only corruption or a power loss, whose logic the simulator checks); no loom
-            // model reaches it. Same role as the Release store of `oldest_id` in `retire`.
-            h(hw::OLDEST_ID).store(new_oldest, Ordering::Release);
-        }
-        let mut stamps_cleared_count = 0;
-        for index in 0..layout.slots_count() as usize {
-            let slot = view.slot_at(index);
-            // ORDERING: Relaxed: only this writer stores stamps; the dead writer's stores were
-            // made visible by the Acquire loads above or by its process ending.
-            let stamp = slot.stamp().load(Ordering::Relaxed);
-            let live = stamp >= new_oldest && stamp <= new_youngest && stamp % s == index as u64;
-            if stamp != STAMP_EMPTY && !live {
-                // ORDERING: Release, as in `retire`: pairs with the reader's Acquire stamp load
-                // or its fence(Acquire) on the mismatch path, which then sees `oldest_id`.
-                // not modelled: redundant, so no model can kill it: the stamps cleared here are of
-                // ids above the commit point (no reader looks at them) or below `oldest_id` as the dead
-                // writer left it (a reader sees a mismatch either way, and the `oldest_id` it then loads
-                // was stored before the crash). Kept Release as in `retire`.
-                slot.stamp().store(STAMP_EMPTY, Ordering::Release);
-                stamps_cleared_count += 1;
-            }
-        }
-        // ORDERING: fence(Release): the clearing above is ordered before any payload or slot
-        // store this writer makes next; pairs with the readers' fence(Acquire) after a copy.
-        fence(Ordering::Release);
-        // ORDERING: Relaxed: a hint for the next recovery and for `fmq info`.
-        h(hw::WRITE_POS).store(write_pos, Ordering::Relaxed);
-        // ORDERING: Relaxed: advisory (see above).
-        h(hw::WRITER_EPOCH).store(epoch, Ordering::Relaxed);
-        // ORDERING: Relaxed: advisory.
-        h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
-        let report = RecoveryReport {
-            epoch,
-            youngest_id: MessageId(new_youngest),
-            oldest_id: MessageId(new_oldest),
-            dropped_count,
-            stamps_cleared_count,
-            writer_was_open: was_open != 0,
-            previous_pid,
+            (kept, write_pos, report)
         };
         let writer = Writer {
             region,
             core: WriterCore {
                 layout,
-                next_id: new_youngest + 1,
-                published_next: new_youngest + 1,
-                oldest_id: new_oldest,
+                next_id: kept.youngest + 1,
+                published_next: kept.youngest + 1,
+                oldest_id: kept.oldest,
                 write_pos,
                 blocking: attached.queue_flags & header::QUEUE_FLAG_BLOCKING != 0,
-                allowed: new_oldest,
+                allowed: kept.oldest,
             },
             generation: attached.generation,
-            epoch,
+            epoch: report.epoch,
             pid: 0,
             _not_sync: PhantomData,
         };
@@ -525,7 +332,6 @@ impl<R: Region> Writer<R> {
             let counter = view.header(hw::READERS_DROPPED);
             // ORDERING: Relaxed: a counter for `fmq info`, written only by the writer.
             let n = counter.load(Ordering::Relaxed);
-            // ORDERING: Relaxed: as above.
             counter.store(n.wrapping_add(1), Ordering::Relaxed);
         }
         dropped
@@ -625,8 +431,7 @@ impl WriterCore {
         let end = start + padded;
         self.retire(view, id, end)?;
 
-        let first_word = ((start % b) / 8) as usize;
-        store_bytes(view.buf(first_word, (padded / 8) as usize), msg.payload);
+        store_bytes(view.payload(start, len), msg.payload);
         let slot = view.slot(id);
         let t = trailer(
             id,
@@ -639,30 +444,20 @@ impl WriterCore {
         );
         let crc = message_crc(msg.payload, &t);
         // The slot's stamp is EMPTY here (retired, then fence(Release) in `retire`, or never
-        // used); the Release stamp store below publishes these six words.
-        // ORDERING: Relaxed: published by the Release stamp store below.
+        // used).
+        // ORDERING: Relaxed: seqlock data, published by the Release stamp store below.
         slot.word(sw::BUF_POS).store(start, Ordering::Relaxed);
-        // ORDERING: Relaxed: published by the Release stamp store below.
         slot.word(sw::STORED_LEN).store(len, Ordering::Relaxed);
-        // ORDERING: Relaxed: published by the Release stamp store below.
         slot.word(sw::RAW_LEN).store(msg.raw_len, Ordering::Relaxed);
-        // ORDERING: Relaxed: published by the Release stamp store below.
-        slot.word(sw::TIME)
-            .store(msg.time_ns as u64, Ordering::Relaxed);
-        // ORDERING: Relaxed: published by the Release stamp store below.
-        slot.word(sw::TYPES).store(
-            pack(msg.msg_type as u32, msg.subtype as u32),
-            Ordering::Relaxed,
-        );
-        // ORDERING: Relaxed: published by the Release stamp store below.
+        let time = msg.time_ns as u64;
+        slot.word(sw::TIME).store(time, Ordering::Relaxed);
+        let types = pack(msg.msg_type as u32, msg.subtype as u32);
+        slot.word(sw::TYPES).store(types, Ordering::Relaxed);
         slot.word(sw::FLAGS_CRC)
             .store(pack(msg.flags, crc), Ordering::Relaxed);
-        // ORDERING: Release pairs with the reader's Acquire stamp load in `Reader::begin`:
-        // a reader that sees `id` sees the payload and metadata stored above.
-        // not modelled: redundant, so no model can kill it: readers learn of message `id` from
-        // the Release commit store in `commit` (after this one), and a reader that finds `id` in
-        // place of the id it wanted synchronises through the fence(Release) in `retire` before
-        // it. Kept Release so that a stamp alone publishes its slot.
+        // ORDERING: Release pairs with the fence(Acquire) after the reader's stamp load on its
+        // mismatch path; readers learn of `id` from the commit store in `commit`.
+        // not modelled: redundant (memory-ordering.md N2).
         slot.stamp().store(id, Ordering::Release);
         self.next_id = id + 1;
         self.write_pos = end;
@@ -710,14 +505,14 @@ impl WriterCore {
             self.allowed = o;
         }
         self.oldest_id = o;
-        // ORDERING: Release pairs with the reader's Acquire load of `oldest_id` on its
-        // mismatch path, which then also sees the commit point stored before this (used to
-        // tell a corrupt commit line from a moving one).
+        // ORDERING: Release pairs with the fence(Acquire) after the reader's load of
+        // `oldest_id` on its mismatch path, which then also sees the commit point stored
+        // before this (used to tell a corrupt commit line from a moving one).
         view.header(hw::OLDEST_ID).store(o, Ordering::Release);
         for r in first..o {
-            // ORDERING: Release pairs with the reader's Acquire stamp load (or its
-            // fence(Acquire) on the mismatch path): a reader that sees EMPTY sees the new
-            // `oldest_id` stored above, so its missed count is exact.
+            // ORDERING: Release pairs with the reader's fence(Acquire) on the mismatch path,
+            // after its stamp load: a reader that sees EMPTY sees the new `oldest_id` stored
+            // above, so its missed count is exact.
             view.slot(r).stamp().store(STAMP_EMPTY, Ordering::Release);
         }
         // ORDERING: fence(Release) orders the EMPTY stamps above before the payload and slot
@@ -736,12 +531,280 @@ impl WriterCore {
         // ORDERING: Relaxed: a hint for recovery and `fmq info`, published by the commit.
         view.header(hw::WRITE_POS)
             .store(self.write_pos, Ordering::Relaxed);
-        // ORDERING: Release pairs with the reader's Acquire load of `youngest_id`: a reader
-        // that sees the commit point sees every stamp stored before it.
+        // ORDERING: Release pairs with the fence(Acquire) after the reader's load of
+        // `youngest_id` (in `begin` and `seek`): a reader that sees the commit point sees
+        // every stamp, metadata and payload word stored before it.
         view.header(hw::YOUNGEST_ID)
             .store(self.next_id - 1, Ordering::Release);
         self.published_next = self.next_id;
     }
+}
+
+// ---- `Writer::format`, step by step ----
+
+/// The generation of a new format: after the previous format's, and at least the creation
+/// time.
+fn next_generation(view: &View<'_>, config: &Config) -> u64 {
+    // ORDERING: Acquire pairs with the magic's Release store of an earlier format, so the
+    // generation read next is that format's.
+    // not modelled: the lock orders formats (memory-ordering.md N1).
+    let old_magic = view.header(hw::MAGIC).load(Ordering::Acquire);
+    let old_generation = if old_magic == MAGIC {
+        // ORDERING: Relaxed: published by the magic loaded just above.
+        view.header(hw::GENERATION).load(Ordering::Relaxed)
+    } else {
+        0
+    };
+    config
+        .creation_time_ns
+        .max(old_generation.wrapping_add(1))
+        .max(1)
+}
+
+/// Unpublishes the old queue (magic 0), stores the new generation, then zeroes the rest of
+/// the stat part.
+fn clear_for_format(view: &View<'_>, generation: u64) {
+    // ORDERING: Relaxed: attaches from now on fail with NotFormatted until the Release store
+    // of the magic in `write_header`; the generation is ordered before the zeroing below by
+    // the fence.
+    view.header(hw::MAGIC).store(0, Ordering::Relaxed);
+    view.header(hw::GENERATION)
+        .store(generation, Ordering::Relaxed);
+    // ORDERING: fence(Release) orders the new generation before every zeroed stamp and commit
+    // word below. It pairs with the readers' fence(Acquire) after a copy or on a stamp
+    // mismatch: a reader of the old generation that saw any of those stores also sees the new
+    // generation and reports GenerationChanged.
+    fence(Ordering::Release);
+    for (i, w) in view.stat().iter().enumerate() {
+        if i != hw::MAGIC && i != hw::GENERATION {
+            // ORDERING: Relaxed: after the fence above; published by the magic.
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes line 0 and the writer's words, then publishes the header with the magic.
+fn write_header(view: &View<'_>, layout: &Layout, config: &Config, generation: u64) {
+    let mut line0 = [
+        MAGIC,
+        pack(FORMAT_VERSION, BYTE_ORDER_MARK),
+        pack(layout.slots_count(), SLOT_SIZE_BYTES),
+        layout.buf_size_bytes(),
+        pack(header::HEADER_SIZE_BYTES, config.queue_flags),
+        config.creation_time_ns,
+        generation,
+        pack(layout.readers_max(), 0),
+    ];
+    let crc = header::layout_crc(&line0);
+    line0[hw::LAYOUT_CRC] = pack(layout.readers_max(), crc);
+    for (i, v) in line0.iter().enumerate().skip(1) {
+        // ORDERING: Relaxed: published by the magic's Release store below, as the words after
+        // the loop (the mark is advisory besides).
+        view.header(i).store(*v, Ordering::Relaxed);
+    }
+    let h = |w| view.header(w);
+    h(hw::WRITER_MARK).store(pack(0, 1), Ordering::Relaxed);
+    h(hw::WRITER_EPOCH).store(1, Ordering::Relaxed);
+    h(hw::OLDEST_ID).store(1, Ordering::Relaxed);
+    h(hw::READER_TIMEOUT_MS).store(config.reader_timeout_ms, Ordering::Relaxed);
+    // ORDERING: Release pairs with the fence(Acquire) after the magic's load in
+    // `Layout::from_header`: whoever sees the magic sees the whole header above.
+    h(hw::MAGIC).store(MAGIC, Ordering::Release);
+}
+
+// ---- `Writer::recover`, step by step ----
+
+/// What the dead writer left in the header.
+struct Found {
+    youngest: u64,
+    oldest: u64,
+    /// `flushed_id`: the commit point at its last completed flush.
+    flushed: u64,
+    /// The new writer's epoch.
+    epoch: u64,
+    was_open: bool,
+    previous_pid: u32,
+}
+
+impl Found {
+    /// Loads the header words recovery needs and checks the commit line.
+    fn load(view: &View<'_>, layout: &Layout) -> Result<Found, RecoverError> {
+        let h = |w| view.header(w);
+        // ORDERING: Acquire pairs with the dead writer's Release commit store.
+        // not modelled: the lock orders writers (memory-ordering.md N1).
+        let youngest = h(hw::YOUNGEST_ID).load(Ordering::Acquire);
+        // ORDERING: Acquire pairs with the dead writer's Release store of `oldest_id`.
+        // not modelled: the lock orders writers (memory-ordering.md N1).
+        let oldest = h(hw::OLDEST_ID).load(Ordering::Acquire);
+        if oldest == 0
+            || youngest >= MAX_WRITE_POS
+            || oldest > youngest + 1
+            || youngest + 1 - oldest > u64::from(layout.slots_count())
+        {
+            return Err(RecoverError::CommitOutOfRange {
+                youngest_id: youngest,
+                oldest_id: oldest,
+            });
+        }
+        // ORDERING: Relaxed: the mark, the epoch and `flushed_id` are written only by writers,
+        // which the lock (or the caller) orders one after another; `flushed_id` is a hint that
+        // is checked against the slots.
+        let (previous_pid, was_open) = header::unpack(h(hw::WRITER_MARK).load(Ordering::Relaxed));
+        let epoch = h(hw::WRITER_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
+        let flushed = h(hw::FLUSHED_ID).load(Ordering::Relaxed);
+        Ok(Found {
+            youngest,
+            oldest,
+            flushed,
+            epoch,
+            was_open: was_open != 0,
+            previous_pid,
+        })
+    }
+}
+
+/// The run of messages recovery keeps.
+#[derive(Clone, Copy)]
+struct Kept {
+    youngest: u64,
+    /// `youngest + 1` when nothing is kept.
+    oldest: u64,
+    /// Stream position just past the youngest kept message, if any is kept.
+    end: Option<u64>,
+}
+
+/// Whether the slot of `id` describes message `id`: stamp right, inside the buffer. Returns
+/// its stream range.
+fn slot_range(view: &View<'_>, buf_size: u64, id: u64) -> Option<(u64, u64)> {
+    let slot = view.slot(id);
+    // ORDERING: Acquire pairs with the dead writer's Release stamp store.
+    // not modelled: the lock orders writers (memory-ordering.md N1).
+    let stamp = slot.stamp().load(Ordering::Acquire);
+    // ORDERING: Relaxed: published by the stamp just loaded.
+    let pos = slot.word(sw::BUF_POS).load(Ordering::Relaxed);
+    let len = slot.word(sw::STORED_LEN).load(Ordering::Relaxed);
+    let fits = stamp == id
+        && len <= buf_size
+        && pos < MAX_WRITE_POS
+        && pos % buf_size + padded_len(len) <= buf_size;
+    fits.then(|| (pos, pos + padded_len(len)))
+}
+
+/// The top of the run of messages kept. After a process crash every id up to the commit
+/// point is consistent and the top is the commit point. After a power loss the disk may hold
+/// the header's page (a commit point) without the pages of the youngest slots, or with a
+/// gap: the run that must be kept is the one through the id recorded by the last completed
+/// flush, whose slots were durable then and, unless retired since, still are (see
+/// `docs/design.md`, "Recovery after a power loss"). It goes up to the first gap; without a
+/// usable flush record, from the youngest consistent id.
+fn kept_top(view: &View<'_>, buf_size: u64, f: &Found) -> Option<u64> {
+    let ok = |id| slot_range(view, buf_size, id).is_some();
+    if f.flushed >= f.oldest && f.flushed <= f.youngest && ok(f.flushed) {
+        let mut top = f.flushed;
+        while top < f.youngest && ok(top + 1) {
+            top += 1;
+        }
+        Some(top)
+    } else {
+        (f.oldest.max(1)..=f.youngest).rev().find(|&id| ok(id))
+    }
+}
+
+/// The longest consistent run ending at [`kept_top`]: no overlaps, within one lap.
+fn kept_run(view: &View<'_>, layout: &Layout, f: &Found) -> Kept {
+    let b = layout.buf_size_bytes();
+    let Some((top, (top_start, top_end))) =
+        kept_top(view, b, f).and_then(|t| Some((t, slot_range(view, b, t)?)))
+    else {
+        return Kept {
+            youngest: f.youngest,
+            oldest: f.youngest + 1,
+            end: None,
+        };
+    };
+    let mut oldest = top;
+    let mut next_start = top_start;
+    let mut id = top - 1;
+    while id >= f.oldest && id > 0 {
+        let Some((pos, end)) = slot_range(view, b, id) else {
+            break;
+        };
+        if end > next_start || top_end - pos > b {
+            break;
+        }
+        next_start = pos;
+        oldest = id;
+        id -= 1;
+    }
+    Kept {
+        youngest: top,
+        oldest,
+        end: Some(top_end),
+    }
+}
+
+/// The header's write position when nothing is kept: only a hint, and any position is safe.
+fn write_pos_hint(view: &View<'_>) -> u64 {
+    // ORDERING: Relaxed: only a hint; any position is safe when nothing is kept.
+    let hint = view.header(hw::WRITE_POS).load(Ordering::Relaxed);
+    if hint < MAX_WRITE_POS {
+        hint
+    } else {
+        0
+    }
+}
+
+/// Stores the kept run's commit line where it differs from the dead writer's.
+fn restore_commit_line(view: &View<'_>, f: &Found, kept: &Kept) {
+    let h = |w| view.header(w);
+    if kept.youngest != f.youngest {
+        // The ids above are issued again; the caller makes this recovery durable before the
+        // next write (`flush_with`), so no power loss can bring back a slot of theirs.
+        // ORDERING: Release, as in `commit`; it only lowers the commit point.
+        // not modelled: power loss or corruption only (memory-ordering.md N3).
+        h(hw::YOUNGEST_ID).store(kept.youngest, Ordering::Release);
+    }
+    if kept.oldest != f.oldest {
+        // ORDERING: Release, as in `retire`: a reader that sees a stamp cleared next sees it.
+        // not modelled: power loss or corruption only (memory-ordering.md N3).
+        h(hw::OLDEST_ID).store(kept.oldest, Ordering::Release);
+    }
+}
+
+/// Clears every stamp outside the kept run: messages in flight that were never committed,
+/// and retirements the dead writer had not finished. Returns how many.
+fn clear_stale_stamps(view: &View<'_>, layout: &Layout, kept: &Kept) -> u64 {
+    let s = u64::from(layout.slots_count());
+    let mut cleared = 0;
+    for index in 0..layout.slots_count() as usize {
+        let slot = view.slot_at(index);
+        // ORDERING: Relaxed: only this writer stores stamps; the dead writer's stores were
+        // made visible by the Acquire loads of `Found::load` or by its process ending.
+        let stamp = slot.stamp().load(Ordering::Relaxed);
+        let live = stamp >= kept.oldest && stamp <= kept.youngest && stamp % s == index as u64;
+        if stamp != STAMP_EMPTY && !live {
+            // ORDERING: Release, as in `retire`.
+            // not modelled: redundant (memory-ordering.md N3).
+            slot.stamp().store(STAMP_EMPTY, Ordering::Release);
+            cleared += 1;
+        }
+    }
+    // ORDERING: fence(Release): the clearing above is ordered before any payload or slot
+    // store this writer makes next; pairs with the readers' fence(Acquire) after a copy.
+    fence(Ordering::Release);
+    cleared
+}
+
+/// The new writer's mark: open, epoch bumped, write position.
+fn reopen(view: &View<'_>, write_pos: u64, epoch: u64) {
+    // ORDERING: Relaxed: a hint for the next recovery and `fmq info`, and the advisory mark
+    // (the lock orders writers).
+    view.header(hw::WRITE_POS)
+        .store(write_pos, Ordering::Relaxed);
+    view.header(hw::WRITER_EPOCH)
+        .store(epoch, Ordering::Relaxed);
+    view.header(hw::WRITER_MARK)
+        .store(pack(0, 1), Ordering::Relaxed);
 }
 
 impl<R: Region> Drop for Writer<R> {

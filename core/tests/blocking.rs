@@ -270,7 +270,7 @@ fn blocking_mode_needs_a_registry_and_the_registry_is_bounded() {
         Layout::from_config(&config),
         Err(ConfigError::BlockingWithoutReaders)
     );
-    config.readers_max = fmq_core::layout::MAX_READERS + 1;
+    config.readers_max = fmq_core::MAX_READERS + 1;
     assert!(matches!(
         Layout::from_config(&config),
         Err(ConfigError::TooManyReaders { .. })

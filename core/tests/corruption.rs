@@ -3,23 +3,21 @@
 //! return an error or a correct message, never panic, never read out of bounds, never hand
 //! back bytes that were not written as that message.
 
-mod common;
-
-use common::{config, payload, region, Oracle};
 use fmq_core::{HeapRegion, MessageId, ReadError, Reader, ReaderConfig, Region, StartAt, Writer};
+use fmq_testkit::{config, noise, region, QueueOracle};
 use std::sync::atomic::Ordering::Relaxed;
 
 const SLOTS: u32 = 4;
 const BUF: u64 = 256;
 
 /// A queue that has wrapped both ways, and the oracle of what it holds.
-fn build() -> (HeapRegion, Oracle) {
+fn build() -> (HeapRegion, QueueOracle) {
     let cfg = config(SLOTS, BUF);
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
-    let mut o = Oracle::new(SLOTS, BUF);
+    let mut o = QueueOracle::new(SLOTS, BUF);
     for (i, len) in [10usize, 100, 3, 0, 64, 90, 17, 8].into_iter().enumerate() {
-        let p = payload(i as u64, len);
+        let p = noise(i as u64, len);
         w.write(i as i32, -(i as i32), i as i64 * 10, &p).unwrap();
         o.write(i as i32, -(i as i32), i as i64 * 10, &p);
     }
@@ -61,7 +59,7 @@ fn hostile_values(orig: u64) -> Vec<u64> {
 }
 
 /// Every message a reader returns must be the oracle's message with that id.
-fn check_reads(reg: &HeapRegion, o: &Oracle, what: &str) {
+fn check_reads(reg: &HeapRegion, o: &QueueOracle, what: &str) {
     // Under Miri (slow) one start position and fewer reads still walk every read path.
     let starts: &[StartAt] = if cfg!(miri) {
         &[StartAt::Oldest]
@@ -246,8 +244,8 @@ fn random_garbage_regions_never_panic() {
 fn reader_never_returns_an_id_twice_at_the_top_of_the_id_range() {
     use fmq_core::crc::{message_crc, trailer};
     use fmq_core::header::{pack, word as hw, Header, HEADER_WORDS};
-    use fmq_core::message::MAX_MESSAGE_ID;
     use fmq_core::slot::{word as sw, SLOT_WORDS};
+    use fmq_core::MAX_MESSAGE_ID;
     use fmq_core::{inspect, Layout};
 
     // Two slots: message 1 and the forged message u64::MAX (odd) share slot 1.

@@ -1,5 +1,5 @@
-//! Differential property test: the writer and several readers against the `VecDeque`
-//! oracle of `common`, for any sequence of writes (sizes 0 to the buffer size, exact fits and
+//! Differential property test: the writer and several readers against the test kit's
+//! `QueueOracle` (the capacity rule of `docs/design.md`, written once in `fmq-testkit`), for any sequence of writes (sizes 0 to the buffer size, exact fits and
 //! wrap boundaries), batches, reads at different paces by readers with both lag policies,
 //! zero-copy reads, too-small buffers and seeks.
 //!
@@ -8,12 +8,10 @@
 //! missed count and resumes where the policy says), 6 (nothing out of bounds: any panic
 //! fails the test). Cases: `PROPTEST_CASES`, default 10,000 (6 under Miri).
 
-mod common;
-
-use common::{config, payload, region, Oracle};
 use fmq_core::{
     LagPolicy, MessageId, NewMessage, ReadError, Reader, ReaderConfig, StartAt, Writer,
 };
+use fmq_testkit::{config, noise, region, Expect, QueueOracle};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -67,27 +65,6 @@ fn len_of(s: &Size, buf: u64) -> usize {
     }
 }
 
-/// What the oracle says a read by a reader at `cursor` returns, and where it leaves it.
-enum Expect {
-    Msg(u64),
-    Empty,
-    Lagged(u64, u64),
-}
-
-fn expect(o: &Oracle, cursor: u64, policy: LagPolicy) -> Expect {
-    if cursor < o.oldest() {
-        let resume = match policy {
-            LagPolicy::ResumeAtOldest => o.oldest(),
-            LagPolicy::ResumeAtYoungest => o.youngest().max(o.oldest()),
-        };
-        Expect::Lagged(resume - cursor, resume)
-    } else if cursor >= o.next_id {
-        Expect::Empty
-    } else {
-        Expect::Msg(cursor)
-    }
-}
-
 fn cases() -> u32 {
     if cfg!(miri) {
         return 6;
@@ -103,7 +80,7 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let cfg = config(slots, buf);
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
-    let mut o = Oracle::new(slots, buf);
+    let mut o = QueueOracle::new(slots, buf);
     let policies = [
         LagPolicy::ResumeAtOldest,
         LagPolicy::ResumeAtYoungest,
@@ -131,7 +108,7 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
         match op {
             Op::Write(s, t) => {
                 seed += 1;
-                let p = payload(seed, len_of(&s, buf));
+                let p = noise(seed, len_of(&s, buf));
                 let id = w.write(t, t.wrapping_neg(), seed as i64, &p).unwrap();
                 let oid = o.write(t, t.wrapping_neg(), seed as i64, &p);
                 prop_assert_eq!(id, MessageId(oid));
@@ -141,7 +118,7 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .iter()
                     .map(|s| {
                         seed += 1;
-                        payload(seed, len_of(s, buf))
+                        noise(seed, len_of(s, buf))
                     })
                     .collect();
                 let base = seed - ps.len() as u64;
@@ -164,7 +141,7 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Read(r) | Op::ReadZeroCopy(r) | Op::ReadSmall(r, _) => {
                 let policy = policies[r];
-                let exp = expect(&o, cursors[r], policy);
+                let exp = o.expect(cursors[r], policy);
                 let got = match op {
                     Op::Read(_) => readers[r].try_read(&mut scratch).map(|m| {
                         let p = scratch[..m.len].to_vec();
@@ -195,32 +172,14 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 };
                 match (exp, got) {
                     (Expect::Msg(id), Ok((meta, bytes))) => {
-                        let m = o.get(id).unwrap();
-                        prop_assert_eq!(meta.id, MessageId(id));
+                        o.check(id, &meta, &bytes).map_err(TestCaseError::fail)?;
                         prop_assert!(id > last_id[r], "ids must strictly increase");
-                        prop_assert_eq!(&bytes, &m.payload);
-                        prop_assert_eq!(
-                            (
-                                meta.msg_type,
-                                meta.subtype,
-                                meta.time_ns,
-                                meta.len,
-                                meta.raw_len
-                            ),
-                            (
-                                m.msg_type,
-                                m.subtype,
-                                m.time_ns,
-                                m.payload.len(),
-                                m.payload.len() as u64
-                            )
-                        );
                         last_id[r] = id;
                         cursors[r] = id + 1;
                     }
                     (Expect::Empty, Err(ReadError::Empty)) => {}
                     (
-                        Expect::Lagged(missed, resume),
+                        Expect::Lagged { missed, resume },
                         Err(ReadError::Lagged {
                             missed_count,
                             resumed_at,
@@ -230,15 +189,10 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert_eq!(resumed_at, MessageId(resume));
                         cursors[r] = resume;
                     }
-                    (_, got) => {
-                        let want = match expect(&o, cursors[r], policy) {
-                            Expect::Msg(id) => format!("message {id}"),
-                            Expect::Empty => "Empty".into(),
-                            Expect::Lagged(m, r) => format!("Lagged({m}, {r})"),
-                        };
+                    (want, got) => {
                         prop_assert!(
                             false,
-                            "reader {} at {}: expected {}, got {:?}",
+                            "reader {} at {}: expected {:?}, got {:?}",
                             r,
                             cursors[r],
                             want,
@@ -252,15 +206,10 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     0 => StartAt::Oldest,
                     1 => StartAt::Youngest,
                     2 => StartAt::End,
-                    _ => StartAt::Id(MessageId(u64::from(x) % (o.next_id + 2) + 1)),
+                    _ => StartAt::Id(MessageId(u64::from(x) % (o.next_id() + 2) + 1)),
                 };
                 let pos = readers[r].seek(to);
-                let exp = match to {
-                    StartAt::Oldest => o.oldest(),
-                    StartAt::Youngest => o.youngest().max(1),
-                    StartAt::End => o.next_id,
-                    StartAt::Id(MessageId(i)) => i,
-                };
+                let exp = o.start_id(to);
                 prop_assert_eq!(pos, MessageId(exp));
                 cursors[r] = exp;
                 last_id[r] = exp - 1;
@@ -268,6 +217,7 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         prop_assert_eq!(w.oldest_id(), MessageId(o.oldest()));
         prop_assert_eq!(w.youngest_id(), MessageId(o.youngest()));
+        prop_assert_eq!(w.write_pos(), o.write_pos());
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! Recovery after a power loss (DESIGN invariant 8), with disk images built by hand: the
-//! region's words are snapshotted at each `flush_with` and after each step, and a power loss
-//! is a region whose 4096-byte pages come from different snapshots, as a kernel that writes
-//! pages back in any order leaves the files (the fault model of `sim/`). The stat part of
+//! Recovery after a power loss (DESIGN invariant 8), with disk images built by hand with the
+//! test kit's `PowerLossQueue`: the region's words are snapshotted at each `flush_with` and
+//! after each step, and a power loss is a region whose 4096-byte pages come from different
+//! snapshots, as a kernel that writes pages back in any order leaves the files (the fault
+//! model of `sim/`). The stat part of
 //! these queues spans three pages: the header and slots 0..60 share page 0, slots 60..124
 //! are page 1, slots 124..128 page 2.
 //!
@@ -17,70 +18,16 @@
 // `unsafe`), with nothing for Miri to find, and 48 s of interpretation.
 #![cfg(not(miri))]
 
-mod common;
-
-use common::{config, payload};
-use fmq_core::{
-    FlushStep, HeapRegion, Layout, MessageId, ReadError, Reader, ReaderConfig, Region, StartAt,
-    Writer,
-};
+use fmq_core::{HeapRegion, MessageId, Region, Writer};
+use fmq_testkit::power_loss::{read_all, PowerLossQueue};
+use fmq_testkit::{config, noise};
 use std::sync::atomic::Ordering::Relaxed;
 
 const SLOTS: u32 = 128;
 const BUF: u64 = 8 * 1024;
-const PAGE_WORDS: usize = 4096 / 8;
 
-/// Every word of a region: its stat part and its buffer.
-#[derive(Clone)]
-struct Image {
-    stat: Vec<u64>,
-    buf: Vec<u64>,
-}
-
-fn snapshot(reg: &HeapRegion) -> Image {
-    Image {
-        stat: reg.stat_words().iter().map(|w| w.load(Relaxed)).collect(),
-        buf: reg.buf_words().iter().map(|w| w.load(Relaxed)).collect(),
-    }
-}
-
-/// `flush()` as the fmq crate does it, with the disk a snapshot taken at each sync step;
-/// returns the durable image.
-fn flush(w: &Writer<&HeapRegion>, reg: &HeapRegion) -> Image {
-    let mut steps = Vec::new();
-    let mut durable = None;
-    w.flush_with(|step| -> Result<(), ()> {
-        steps.push(step);
-        durable = Some(snapshot(reg));
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(
-        steps,
-        [FlushStep::Buf, FlushStep::Stat, FlushStep::Header],
-        "the buffer, then the slots, then the flush record"
-    );
-    durable.unwrap()
-}
-
-/// A power loss: stat page `p` comes from `stat_pages[p]`, the buffer from `buf`.
-fn disk(stat_pages: [&Image; 3], buf: &Image) -> HeapRegion {
-    let layout = Layout::from_config(&config(SLOTS, BUF)).unwrap();
-    let reg = HeapRegion::new(&layout);
-    for (i, w) in reg.stat_words().iter().enumerate() {
-        w.store(stat_pages[i / PAGE_WORDS].stat[i], Relaxed);
-    }
-    for (i, w) in reg.buf_words().iter().enumerate() {
-        w.store(buf.buf[i], Relaxed);
-    }
-    reg
-}
-
-fn fresh() -> HeapRegion {
-    let cfg = config(SLOTS, BUF);
-    let reg = common::region(&cfg);
-    drop(Writer::format(&reg, &cfg).unwrap());
-    reg
+fn fresh() -> PowerLossQueue {
+    PowerLossQueue::formatted(&config(SLOTS, BUF))
 }
 
 fn write_ids(w: &mut Writer<&HeapRegion>, ids: std::ops::RangeInclusive<u64>) {
@@ -90,33 +37,12 @@ fn write_ids(w: &mut Writer<&HeapRegion>, ids: std::ops::RangeInclusive<u64>) {
 }
 
 fn msg(id: u64) -> Vec<u8> {
-    payload(id, 24)
-}
-
-/// Reads everything from the oldest id: (id, payload) or the error.
-fn read_all(reg: &HeapRegion) -> Vec<Result<(u64, Vec<u8>), ReadError>> {
-    let mut r = Reader::attach(
-        reg,
-        ReaderConfig {
-            start: StartAt::Oldest,
-            ..ReaderConfig::default()
-        },
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    loop {
-        match r.try_read_message() {
-            Ok(m) => out.push(Ok((m.meta.id.0, m.payload))),
-            Err(ReadError::Empty) => return out,
-            Err(e) => out.push(Err(e)),
-        }
-        assert!(out.len() <= SLOTS as usize + 1, "reader does not stop");
-    }
+    noise(id, 24)
 }
 
 fn assert_reads(reg: &HeapRegion, ids: std::ops::RangeInclusive<u64>, what: &str) {
     let want: Vec<_> = ids.map(|id| Ok((id, msg(id)))).collect();
-    assert_eq!(read_all(reg), want, "{what}");
+    assert_eq!(read_all(reg, SLOTS as usize + 1), want, "{what}");
 }
 
 /// Bug A as the simulator first found it (seed 88): ids 1..=70 flushed, then id 71 written;
@@ -124,15 +50,15 @@ fn assert_reads(reg: &HeapRegion, ids: std::ops::RangeInclusive<u64>, what: &str
 /// id 71's slot.
 #[test]
 fn power_loss_keeps_flushed_messages_when_the_youngest_slot_is_not_on_disk() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let (mut w, _) = Writer::recover(q.region()).unwrap();
     write_ids(&mut w, 1..=70);
-    let flushed = flush(&w, &reg);
+    let flushed = q.flush(&w);
     write_ids(&mut w, 71..=71);
-    let later = snapshot(&reg);
+    let later = q.snapshot();
     drop(w);
 
-    let lost = disk([&later, &flushed, &flushed], &later);
+    let lost = q.disk(&[&later, &flushed, &flushed], &later);
     let (mut w, rep) = Writer::recover(&lost).unwrap();
     assert_eq!(
         (rep.youngest_id, rep.oldest_id, rep.dropped_count),
@@ -146,7 +72,7 @@ fn power_loss_keeps_flushed_messages_when_the_youngest_slot_is_not_on_disk() {
     );
     // The dropped id is issued again, and only the new message is ever read under it.
     assert_eq!(w.write(1, 2, 0, b"again").unwrap(), MessageId(71));
-    let got = read_all(&lost);
+    let got = read_all(&lost, SLOTS as usize + 1);
     assert_eq!(got.len(), 71);
     assert_eq!(got.last().unwrap(), &Ok((71, b"again".to_vec())));
 }
@@ -157,16 +83,16 @@ fn power_loss_keeps_flushed_messages_when_the_youngest_slot_is_not_on_disk() {
 /// run through the flushed id 100, and recovery lowers the commit point to its top.
 #[test]
 fn power_loss_keeps_the_run_through_the_flushed_id_not_a_younger_run() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let (mut w, _) = Writer::recover(q.region()).unwrap();
     write_ids(&mut w, 1..=100);
-    let flushed = flush(&w, &reg);
+    let flushed = q.flush(&w);
     // Ids 129 and 130 reuse the slots of ids 1 and 2, which are retired.
     write_ids(&mut w, 101..=130);
-    let later = snapshot(&reg);
+    let later = q.snapshot();
     drop(w);
 
-    let lost = disk([&later, &flushed, &later], &later);
+    let lost = q.disk(&[&later, &flushed, &later], &later);
     let (mut w, rep) = Writer::recover(&lost).unwrap();
     assert_eq!(
         (rep.youngest_id, rep.oldest_id, rep.dropped_count),
@@ -187,18 +113,18 @@ fn power_loss_keeps_the_run_through_the_flushed_id_not_a_younger_run() {
 /// run through the flushed id.
 #[test]
 fn power_loss_drops_only_the_young_messages_whose_slots_are_not_on_disk() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let (mut w, _) = Writer::recover(q.region()).unwrap();
     write_ids(&mut w, 1..=50);
-    let flushed = flush(&w, &reg);
+    let flushed = q.flush(&w);
     write_ids(&mut w, 51..=64);
-    let middle = snapshot(&reg);
+    let middle = q.snapshot();
     write_ids(&mut w, 65..=66);
-    let later = snapshot(&reg);
+    let later = q.snapshot();
     drop(w);
 
     // Page 0 (header, slots 0..60) as of the end, page 1 (slots 60..124) as of id 64.
-    let lost = disk([&later, &middle, &flushed], &later);
+    let lost = q.disk(&[&later, &middle, &flushed], &later);
     let (_, rep) = Writer::recover(&lost).unwrap();
     assert_eq!(
         (rep.youngest_id, rep.oldest_id, rep.dropped_count),
@@ -215,37 +141,37 @@ fn power_loss_drops_only_the_young_messages_whose_slots_are_not_on_disk() {
 /// instead of serving A as id 71.
 #[test]
 fn power_loss_never_brings_back_an_older_message_under_a_reissued_id() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let (mut w, _) = Writer::recover(q.region()).unwrap();
     write_ids(&mut w, 1..=70);
-    let flushed = flush(&w, &reg);
+    let flushed = q.flush(&w);
     assert_eq!(
         w.write(1, 2, 0, b"message A, never committed on disk")
             .unwrap(),
         MessageId(71)
     );
-    let with_a = snapshot(&reg);
+    let with_a = q.snapshot();
     drop(w);
 
     // First power loss: the slot page of A reached the disk, the header's page did not.
-    let boot1 = disk([&flushed, &with_a, &flushed], &with_a);
+    let boot1 = q.disk(&[&flushed, &with_a, &flushed], &with_a);
     let (mut w, rep) = Writer::recover(&boot1).unwrap();
     assert_eq!(
         (rep.youngest_id, rep.stamps_cleared_count),
         (MessageId(70), 1)
     );
-    let recovered = flush(&w, &boot1);
+    let recovered = fmq_testkit::power_loss::flush(&w, &boot1);
     assert_eq!(
         w.write(1, 2, 0, b"message B").unwrap(),
         MessageId(71),
         "id 71 is issued again"
     );
-    let with_b = snapshot(&boot1);
+    let with_b = fmq_testkit::power_loss::Image::of(&boot1);
     drop(w);
 
     // Second power loss: the header's page (commit point 71) reached the disk, B's slot
     // page did not; the disk's page 1 is the durable recovery.
-    let boot2 = disk([&with_b, &recovered, &recovered], &with_b);
+    let boot2 = q.disk(&[&with_b, &recovered, &recovered], &with_b);
     let (_, rep) = Writer::recover(&boot2).unwrap();
     assert_eq!(
         (rep.youngest_id, rep.oldest_id, rep.dropped_count),
@@ -259,14 +185,14 @@ fn power_loss_never_brings_back_an_older_message_under_a_reissued_id() {
 /// so a recovery drops nothing and keeps the commit point, even after an earlier lowering.
 #[test]
 fn crash_recovery_after_a_lowered_commit_point_drops_nothing() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let (mut w, _) = Writer::recover(q.region()).unwrap();
     write_ids(&mut w, 1..=70);
-    let flushed = flush(&w, &reg);
+    let flushed = q.flush(&w);
     write_ids(&mut w, 71..=71);
-    let later = snapshot(&reg);
+    let later = q.snapshot();
     drop(w);
-    let lost = disk([&later, &flushed, &flushed], &later);
+    let lost = q.disk(&[&later, &flushed, &flushed], &later);
     let (mut w, rep) = Writer::recover(&lost).unwrap();
     assert_eq!(rep.youngest_id, MessageId(70));
     assert_eq!(w.write(1, 2, 71, &msg(71)).unwrap(), MessageId(71));
@@ -283,20 +209,21 @@ fn crash_recovery_after_a_lowered_commit_point_drops_nothing() {
 /// it) is only a hint: recovery falls back to the youngest consistent run.
 #[test]
 fn a_flush_record_outside_the_window_is_ignored() {
-    let reg = fresh();
-    let (mut w, _) = Writer::recover(&reg).unwrap();
+    let q = fresh();
+    let reg = q.region();
+    let (mut w, _) = Writer::recover(reg).unwrap();
     write_ids(&mut w, 1..=10);
     drop(w);
     let flushed_word = fmq_core::header::word::FLUSHED_ID;
     for bogus in [0, 11, u64::MAX] {
         reg.stat_words()[flushed_word].store(bogus, Relaxed);
-        let (w, rep) = Writer::recover(&reg).unwrap();
+        let (w, rep) = Writer::recover(reg).unwrap();
         assert_eq!(
             (rep.youngest_id, rep.oldest_id, rep.dropped_count),
             (MessageId(10), MessageId(1), 0),
             "flushed_id {bogus}"
         );
         drop(w);
-        assert_reads(&reg, 1..=10, "nothing lost");
+        assert_reads(reg, 1..=10, "nothing lost");
     }
 }

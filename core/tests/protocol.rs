@@ -3,15 +3,13 @@
 //! changes, batches, zero-copy reads, and recovery from a writer that died at each kind of
 //! point in its store sequence (DESIGN invariant 7).
 
-mod common;
-
-use common::{config, payload, region};
 use fmq_core::header::word as hw;
 use fmq_core::slot::word as sw;
 use fmq_core::{
     AttachError, ConfigError, FormatError, HeapRegion, LagPolicy, Layout, MessageId, NewMessage,
     Part, ReadError, Reader, ReaderConfig, Region, StartAt, WriteError, Writer,
 };
+use fmq_testkit::{config, noise, region};
 use std::sync::atomic::Ordering::Relaxed;
 
 fn oldest_reader(r: &HeapRegion) -> Reader<&HeapRegion> {
@@ -251,7 +249,7 @@ fn buffer_wrap_retires_messages_before_the_slot_ring_wraps() {
     let mut w = Writer::format(&reg, &cfg).unwrap();
     let mut r = oldest_reader(&reg);
     for i in 0..5u64 {
-        w.write(0, 0, 0, &payload(i, 100)).unwrap();
+        w.write(0, 0, 0, &noise(i, 100)).unwrap();
     }
     assert_eq!(w.oldest_id(), MessageId(4));
     assert_eq!(
@@ -263,7 +261,7 @@ fn buffer_wrap_retires_messages_before_the_slot_ring_wraps() {
     );
     let got = read_all(&mut r);
     assert_eq!(ok_ids(&got), vec![4, 5]);
-    assert_eq!(got[1].as_ref().unwrap().1, payload(4, 100));
+    assert_eq!(got[1].as_ref().unwrap().1, noise(4, 100));
 }
 
 #[test]
@@ -373,7 +371,7 @@ fn batch_publishes_consecutive_ids_with_one_commit() {
     let cfg = config(4, 1024);
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
-    let ps: Vec<Vec<u8>> = (0..10).map(|i| payload(i, 30)).collect();
+    let ps: Vec<Vec<u8>> = (0..10).map(|i| noise(i, 30)).collect();
     let msgs: Vec<_> = ps.iter().map(|p| NewMessage::new(1, 2, 3, p)).collect();
     assert_eq!(w.write_batch(&msgs).unwrap(), Some(MessageId(10)));
     assert_eq!(w.write_batch(&[]).unwrap(), None);
@@ -401,7 +399,7 @@ fn dead_after(n: u64, len: usize) -> Dead {
     let reg = region(&cfg);
     let mut w = Writer::format(&reg, &cfg).unwrap();
     w.set_pid(4242);
-    let published: Vec<Vec<u8>> = (1..=n).map(|i| payload(i, len)).collect();
+    let published: Vec<Vec<u8>> = (1..=n).map(|i| noise(i, len)).collect();
     for p in &published {
         w.write(0, 0, 0, p).unwrap();
     }

@@ -6,10 +6,8 @@
 //! wrote for that id (payloads are a function of the id); and the ids it read plus the
 //! missed counts of its `Lagged` errors account for every id exactly once (invariant 4).
 
-mod common;
-
-use common::{config, payload, region};
 use fmq_core::{LagPolicy, MessageId, ReadError, Reader, ReaderConfig, StartAt, Writer};
+use fmq_testkit::{config, noise, region};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -47,7 +45,7 @@ fn run(readers_count: usize, messages: u64, policy: LagPolicy, zero_copy: bool) 
                     match res {
                         Ok((meta, bytes)) => {
                             assert_eq!(meta.id, MessageId(expected_next), "no gap without Lagged");
-                            assert_eq!(bytes, payload(meta.id.0, len_for(meta.id.0)));
+                            assert_eq!(bytes, noise(meta.id.0, len_for(meta.id.0)));
                             assert_eq!(meta.time_ns, meta.id.0 as i64);
                             expected_next += 1;
                             read_count += 1;
@@ -70,7 +68,7 @@ fn run(readers_count: usize, messages: u64, policy: LagPolicy, zero_copy: bool) 
         })
         .collect();
     for id in 1..=messages {
-        let got = w.write(1, 2, id as i64, &payload(id, len_for(id))).unwrap();
+        let got = w.write(1, 2, id as i64, &noise(id, len_for(id))).unwrap();
         assert_eq!(got, MessageId(id));
         if id % 64 == 0 {
             std::thread::yield_now();

@@ -1,6 +1,7 @@
 #![cfg(not(miri))] // reads source files; nothing for Miri to check here
 //! House rules checked on the source text (STYLE.md): every atomic `Ordering::` use carries
-//! an `// ORDERING:` comment, every `unsafe` block a `// SAFETY:` comment, every
+//! an `// ORDERING:` comment (one comment covers a run of identical accesses, as crossbeam
+//! argues ordering once per protocol step), every `unsafe` block a `// SAFETY:` comment, every
 //! `fence(` an `// ORDERING:` comment (in fmq-core, fmq and the tool), and nothing but the
 //! facade (`core/src/sync.rs`) imports atomics in fmq-core and fmq.
 
@@ -74,6 +75,50 @@ fn commented(lines: &[&str], i: usize, marker: &str, reach: usize) -> bool {
     false
 }
 
+/// The orderings named on a line, if it uses an atomic ordering that is no fence.
+fn access_orderings(line: &str) -> Option<Vec<&str>> {
+    if line.contains("fence(") {
+        return None;
+    }
+    let names: Vec<&str> = ["Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"]
+        .into_iter()
+        .filter(|o| line.contains(&format!("Ordering::{o}")))
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// Which lines need an `// ORDERING:` comment and have none. One comment covers a run of
+/// identical accesses: a line whose accesses use the same orderings as the covered access
+/// line just before it (at most two code lines apart, for statements that span lines, and
+/// no comment or blank line between) is covered too. Fences always need their own.
+fn ordering_uncommented(lines: &[&str]) -> Vec<usize> {
+    let mut missing = Vec::new();
+    // The last covered access line and its orderings.
+    let mut run: Option<(usize, Vec<&str>)> = None;
+    for (i, l) in lines.iter().enumerate() {
+        if !is_code(l) {
+            run = None;
+            continue;
+        }
+        let uses_ordering = l.contains("Ordering::") && !l.contains("use ");
+        if !(uses_ordering || l.contains("fence(")) {
+            if run.as_ref().is_some_and(|(j, _)| i - j > 2) {
+                run = None;
+            }
+            continue;
+        }
+        let orderings = access_orderings(l);
+        let in_run = matches!((&run, &orderings), (Some((_, r)), Some(o)) if r == o);
+        if in_run || commented(lines, i, "ORDERING:", 2) {
+            run = orderings.map(|o| (i, o));
+        } else {
+            missing.push(i);
+            run = None;
+        }
+    }
+    missing
+}
+
 #[test]
 fn every_ordering_use_has_an_ordering_comment() {
     let mut missing = Vec::new();
@@ -82,14 +127,8 @@ fn every_ordering_use_has_an_ordering_comment() {
             continue;
         }
         let lines: Vec<&str> = text.lines().collect();
-        for (i, l) in lines.iter().enumerate() {
-            let uses_ordering = l.contains("Ordering::") && !l.contains("use ");
-            if is_code(l)
-                && (uses_ordering || l.contains("fence("))
-                && !commented(&lines, i, "ORDERING:", 2)
-            {
-                missing.push(format!("{}:{}: {}", path.display(), i + 1, l.trim()));
-            }
+        for i in ordering_uncommented(&lines) {
+            missing.push(format!("{}:{}: {}", path.display(), i + 1, lines[i].trim()));
         }
     }
     assert!(
@@ -97,6 +136,25 @@ fn every_ordering_use_has_an_ordering_comment() {
         "Ordering without an `// ORDERING:` comment:\n{}",
         missing.join("\n")
     );
+}
+
+#[test]
+fn one_ordering_comment_covers_a_run_of_identical_accesses_but_not_a_fence_or_a_change() {
+    let src = [
+        "// ORDERING: Relaxed: seqlock data.",
+        "let a = x.load(Ordering::Relaxed);",
+        "let b = y",
+        "    .load(Ordering::Relaxed);",
+        "let c = z.load(Ordering::Acquire);",
+        "// ORDERING: Relaxed: again.",
+        "let d = x.load(Ordering::Relaxed);",
+        "let e = x.load(Ordering::Relaxed);",
+        "let f = x.load(Ordering::Relaxed);",
+        "fence(Ordering::Acquire);",
+        "",
+        "let g = x.load(Ordering::Relaxed);",
+    ];
+    assert_eq!(ordering_uncommented(&src), vec![4, 9, 11]);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use fmq_core::header::{word as hw, Header, HEADER_WORDS, MAGIC};
+use fmq_core::header::{word as hw, Header, MAGIC};
 use fmq_core::slot::SLOT_SIZE_BYTES;
 use fmq_core::sync::{AtomicU64, Ordering};
 use fmq_core::{FlushStep, Region};
@@ -237,13 +237,7 @@ fn stat_len_from_header(stat: &[AtomicU64], avail: u64) -> Option<u64> {
     if h.magic != MAGIC {
         return None;
     }
-    let len = u64::from(h.slots_count)
-        .checked_mul(u64::from(SLOT_SIZE_BYTES))?
-        .checked_add(HEADER_WORDS as u64 * 8)?
-        .checked_add(
-            u64::from(h.readers_max)
-                .checked_mul(u64::from(fmq_core::layout::READER_RECORD_SIZE_BYTES))?,
-        )?;
+    let len = fmq_core::Layout::stat_size_bytes_for(h.slots_count, h.readers_max);
     (len <= avail).then_some(len)
 }
 

@@ -68,8 +68,8 @@ pub struct CreateOptions {
 impl Default for CreateOptions {
     fn default() -> Self {
         CreateOptions {
-            slots_count: fmq_core::layout::DEFAULT_SLOTS_COUNT,
-            buf_size_bytes: fmq_core::layout::DEFAULT_BUF_SIZE_BYTES,
+            slots_count: fmq_core::DEFAULT_SLOTS_COUNT,
+            buf_size_bytes: fmq_core::DEFAULT_BUF_SIZE_BYTES,
             compression: Compression::None,
             replace: false,
             mode: 0o644,
@@ -226,10 +226,7 @@ fn write_error(e: fmq_core::WriteError) -> WriteError {
         Core::CounterExhausted => WriteError::CounterExhausted,
         // `NewMessage::stored` sets only the compressed flag, and the raw length only on a
         // compressed message; `publish` handles `Blocked` itself.
-        e @ (Core::RawLenMismatch { .. }
-        | Core::UnknownFlags { .. }
-        | Core::Blocked { .. }
-        | Core::TimedOut { .. }) => {
+        e @ (Core::RawLenMismatch { .. } | Core::UnknownFlags { .. } | Core::Blocked { .. }) => {
             unreachable!("fmq built a message its core refuses: {e}")
         }
     }

@@ -1,6 +1,6 @@
 //! Replays the checked-in fuzz corpora on stable Rust: every file under
 //! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the same body
-//! (`fmq_model::fuzz`) that the cargo-fuzz target of that name runs under libFuzzer (see
+//! (`fmq_testkit::fuzz`) that the cargo-fuzz target of that name runs under libFuzzer (see
 //! `fuzz/README.md`). A failure names the file; `cargo +nightly fuzz run <target> <file>`
 //! in `fuzz/` reproduces it under the sanitizer.
 
@@ -48,15 +48,15 @@ fn replay(target: &str, body: fn(&[u8])) {
 
 #[test]
 fn fuzz_corpus_region_bytes() {
-    replay("region_bytes", fmq_model::fuzz::region_bytes);
+    replay("region_bytes", fmq_testkit::fuzz::region_bytes);
 }
 
 #[test]
 fn fuzz_corpus_ops_vs_oracle() {
-    replay("ops_vs_oracle", fmq_model::fuzz::ops_vs_oracle);
+    replay("ops_vs_oracle", fmq_testkit::fuzz::ops_vs_oracle);
 }
 
 #[test]
 fn fuzz_corpus_mutating_reader() {
-    replay("mutating_reader", fmq_model::fuzz::mutating_reader);
+    replay("mutating_reader", fmq_testkit::fuzz::mutating_reader);
 }

@@ -217,6 +217,18 @@ fn finish(sc: &Scenario, h: &mut Harness) -> Result<(), String> {
     h.finish()
 }
 
+/// A failure of scenario `sc` during `what`, with the harness's last events if there is one.
+fn ctx(sc: &Scenario, what: String, e: String, h: Option<&Harness>) -> String {
+    match h {
+        Some(h) => format!(
+            "exhaustive {}: {what}: {e}\n  last events:\n    {}",
+            sc.name,
+            h.trace_tail().join("\n    ")
+        ),
+        None => format!("exhaustive {}: {what}: {e}", sc.name),
+    }
+}
+
 /// Runs one scenario completely (`opts`: `echo` applies); a
 /// failure names the death that exposed it.
 pub fn run_scenario(sc: &Scenario, opts: &Options) -> Result<Coverage, String> {
@@ -224,32 +236,12 @@ pub fn run_scenario(sc: &Scenario, opts: &Options) -> Result<Coverage, String> {
         name: sc.name,
         ..Coverage::default()
     };
-    let ctx = |what: String, e: String, h: Option<&Harness>| match h {
-        Some(h) => format!(
-            "exhaustive {}: {what}: {e}\n  last events:\n    {}",
-            sc.name,
-            h.trace_tail().join("\n    ")
-        ),
-        None => format!("exhaustive {}: {what}: {e}", sc.name),
-    };
     // Dry run: count the stores, probe every intermediate state.
     let mut dry = play(sc, false, CrashPlan::Never, None, true, Cut::Random, opts)
-        .map_err(|e| ctx("dry run".into(), e, None))?;
+        .map_err(|e| ctx(sc, "dry run".into(), e, None))?;
     cov.stores = dry.h.stores_count();
-    finish(sc, &mut dry.h).map_err(|e| ctx("dry run".into(), e, Some(&dry.h)))?;
-
-    for k in 0..=cov.stores {
-        let plan = CrashPlan::AtStore {
-            index: k,
-            death: Death::Process,
-        };
-        let what = || format!("process crash after store #{k}");
-        let mut p = play(sc, false, plan, None, false, Cut::Random, opts)
-            .map_err(|e| ctx(what(), e, None))?;
-        finish(sc, &mut p.h).map_err(|e| ctx(what(), e, Some(&p.h)))?;
-        cov.process_points += 1;
-    }
-
+    finish(sc, &mut dry.h).map_err(|e| ctx(sc, "dry run".into(), e, Some(&dry.h)))?;
+    process_crashes(sc, opts, &mut cov)?;
     for &f in &sc.flush_points {
         let dry = play(
             sc,
@@ -260,63 +252,111 @@ pub fn run_scenario(sc: &Scenario, opts: &Options) -> Result<Coverage, String> {
             Cut::Random,
             opts,
         )
-        .map_err(|e| ctx(format!("file dry run, flush after op {f}"), e, None))?;
+        .map_err(|e| ctx(sc, format!("file dry run, flush after op {f}"), e, None))?;
         let pages = dry.h.dirty_pages();
-        let (from, to) = (dry.stores_at_flush, dry.h.stores_count());
+        let stores = dry.stores_at_flush..=dry.h.stores_count();
         drop(dry);
-        let all: Vec<(Part, usize)> = pages.iter().map(|&(p, n, _)| (p, n)).collect();
-        for k in from..=to {
-            for mask in 0u64..1 << all.len() {
-                let on_disk: Vec<(Part, usize)> = (0..all.len())
-                    .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| all[i])
-                    .collect();
-                let what = || {
-                    format!("flush after op {f}, power loss after store #{k}, pages on disk {on_disk:?}")
-                };
-                let plan = CrashPlan::AtStore {
-                    index: k,
-                    death: Death::Power,
-                };
-                let cut = Cut::Pages(on_disk.clone());
-                let mut p = play(sc, true, plan, Some(f), false, cut, opts)
-                    .map_err(|e| ctx(what(), e, None))?;
-                finish(sc, &mut p.h).map_err(|e| ctx(what(), e, Some(&p.h)))?;
-                cov.power_points += 1;
-            }
-        }
-        let combos: u64 = pages.iter().map(|&(_, _, n)| n as u64 + 1).product();
-        if combos <= CUT_COMBINATIONS_MAX {
-            let radix: Vec<usize> = pages.iter().map(|&(_, _, n)| n + 1).collect();
-            for c in 0..combos {
-                let mut rest = c as usize;
-                let kept: Vec<usize> = radix
-                    .iter()
-                    .map(|&r| {
-                        let k = rest % r;
-                        rest /= r;
-                        k
-                    })
-                    .collect();
-                let what = || {
-                    format!("flush after op {f}, power loss at the end, page prefixes {kept:?} of {pages:?}")
-                };
-                let mut p = play(
-                    sc,
-                    true,
-                    CrashPlan::Never,
-                    Some(f),
-                    false,
-                    Cut::Exact(kept.clone()),
-                    opts,
-                )
-                .map_err(|e| ctx(what(), e, None))?;
-                p.h.crash_now(Death::Power)
-                    .and_then(|()| finish(sc, &mut p.h))
-                    .map_err(|e| ctx(what(), e, Some(&p.h)))?;
-                cov.power_cuts += 1;
-            }
-        }
+        power_losses_at_stores(sc, opts, f, &pages, stores, &mut cov)?;
+        power_cuts_at_end(sc, opts, f, &pages, &mut cov)?;
     }
     Ok(cov)
+}
+
+/// A process crash after every store of the scenario in turn.
+fn process_crashes(sc: &Scenario, opts: &Options, cov: &mut Coverage) -> Result<(), String> {
+    for k in 0..=cov.stores {
+        let plan = CrashPlan::AtStore {
+            index: k,
+            death: Death::Process,
+        };
+        let what = || format!("process crash after store #{k}");
+        let mut p = play(sc, false, plan, None, false, Cut::Random, opts)
+            .map_err(|e| ctx(sc, what(), e, None))?;
+        finish(sc, &mut p.h).map_err(|e| ctx(sc, what(), e, Some(&p.h)))?;
+        cov.process_points += 1;
+    }
+    Ok(())
+}
+
+/// After a flush after op `f`: a power loss after every store from the flush on, with
+/// every subset of the dirty `pages` on disk.
+fn power_losses_at_stores(
+    sc: &Scenario,
+    opts: &Options,
+    f: usize,
+    pages: &[(Part, usize, usize)],
+    stores: std::ops::RangeInclusive<u64>,
+    cov: &mut Coverage,
+) -> Result<(), String> {
+    let all: Vec<(Part, usize)> = pages.iter().map(|&(p, n, _)| (p, n)).collect();
+    for k in stores {
+        for mask in 0u64..1 << all.len() {
+            let on_disk: Vec<(Part, usize)> = (0..all.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| all[i])
+                .collect();
+            let what = || {
+                format!(
+                    "flush after op {f}, power loss after store #{k}, pages on disk {on_disk:?}"
+                )
+            };
+            let plan = CrashPlan::AtStore {
+                index: k,
+                death: Death::Power,
+            };
+            let cut = Cut::Pages(on_disk.clone());
+            let mut p = play(sc, true, plan, Some(f), false, cut, opts)
+                .map_err(|e| ctx(sc, what(), e, None))?;
+            finish(sc, &mut p.h).map_err(|e| ctx(sc, what(), e, Some(&p.h)))?;
+            cov.power_points += 1;
+        }
+    }
+    Ok(())
+}
+
+/// After a flush after op `f`: a power loss at the end with every combination of per-page
+/// prefixes of the dirty `pages`' stores, where there are at most `CUT_COMBINATIONS_MAX`.
+fn power_cuts_at_end(
+    sc: &Scenario,
+    opts: &Options,
+    f: usize,
+    pages: &[(Part, usize, usize)],
+    cov: &mut Coverage,
+) -> Result<(), String> {
+    let combos: u64 = pages.iter().map(|&(_, _, n)| n as u64 + 1).product();
+    if combos > CUT_COMBINATIONS_MAX {
+        return Ok(());
+    }
+    let radix: Vec<usize> = pages.iter().map(|&(_, _, n)| n + 1).collect();
+    for c in 0..combos {
+        let mut rest = c as usize;
+        let kept: Vec<usize> = radix
+            .iter()
+            .map(|&r| {
+                let k = rest % r;
+                rest /= r;
+                k
+            })
+            .collect();
+        let what = || {
+            format!(
+                "flush after op {f}, power loss at the end, page prefixes {kept:?} of {pages:?}"
+            )
+        };
+        let mut p = play(
+            sc,
+            true,
+            CrashPlan::Never,
+            Some(f),
+            false,
+            Cut::Exact(kept.clone()),
+            opts,
+        )
+        .map_err(|e| ctx(sc, what(), e, None))?;
+        p.h.crash_now(Death::Power)
+            .and_then(|()| finish(sc, &mut p.h))
+            .map_err(|e| ctx(sc, what(), e, Some(&p.h)))?;
+        cov.power_cuts += 1;
+    }
+    Ok(())
 }

@@ -23,8 +23,8 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use fmq_core::header::{unpack, word as hw, HEADER_WORDS};
-use fmq_core::slot::{word as sw, SLOT_WORDS};
+use fmq_core::header::{unpack, word as hw};
+use fmq_core::slot::word as sw;
 use fmq_core::{
     Config, FlushStep, HeapRegion, LagPolicy, Layout, MessageId, RecoveryReport, StartAt, Writer,
 };
@@ -32,7 +32,7 @@ use fmq_core::{
 use crate::oracle::{NewMsg, Oracle, Outcome, Taint};
 use crate::reader::SimReader;
 use crate::rng::Rng;
-use crate::storage::{Durability, PageCut, Part, SimRegion};
+use crate::storage::{Durability, Image, PageCut, Part, PowerLoss, SimRegion};
 use crate::world::{self, CrashPlan, Death, Mirror, Stats, Trace, World};
 
 /// How the dirty pages fare at a power loss.
@@ -452,7 +452,7 @@ impl Harness {
         }
         let stamps_cleared = (0..s)
             .filter(|&i| {
-                let stamp = stat[HEADER_WORDS + i as usize * SLOT_WORDS + sw::STAMP];
+                let stamp = stat[self.layout.slot_first_word(i as usize) + sw::STAMP];
                 stamp != 0 && !(o <= stamp && stamp <= y && stamp % s == i)
             })
             .count() as u64;
@@ -504,40 +504,51 @@ impl Harness {
             // no longer owed (and the recovery may have dropped it from memory already).
             self.obligations.retain(|m| !p.excused.contains(m));
         }
+        let loss = {
+            let w = self.world.borrow();
+            let disk = w
+                .durability
+                .as_ref()
+                .ok_or("power loss of a shared-memory queue")?;
+            cut_disk(disk, &self.cut, &mut self.rng.fork())
+        };
+        let excused = self.excused_by(&loss)?;
+        let image = &loss.image;
+        let (y, o) = (image.stat[hw::YOUNGEST_ID], image.stat[hw::OLDEST_ID]);
         let mut w = self.world.borrow_mut();
+        let note = power_loss_note(&loss, &self.obligations, excused.len());
+        w.trace.note(note);
+        reboot(&mut w, &self.layout, image);
+        let excused = match self.power.take() {
+            // A power loss during the recovery from another: what the first excused stays
+            // excused.
+            Some(p) => p.excused.union(&excused).copied().collect(),
+            None => excused,
+        };
+        self.power = Some(PowerCheck {
+            youngest: y,
+            oldest: o,
+            excused,
+            cuts: loss.cuts,
+        });
+        Ok(())
+    }
+
+    /// The obligations a power loss excuses: those that a store that reached the disk
+    /// retired or overwrote, every older one, and those below the disk's oldest id.
+    fn excused_by(&self, loss: &PowerLoss) -> Result<BTreeSet<u64>, String> {
+        let w = self.world.borrow();
         let disk = w
             .durability
             .as_ref()
             .ok_or("power loss of a shared-memory queue")?;
-        let mut rng = self.rng.fork();
-        let loss = match &self.cut {
-            Cut::Random => disk.power_loss(|_, _, _, n| match rng.below(3) {
-                0 => 0,
-                1 => n,
-                _ => rng.range(0, n as u64) as usize,
-            }),
-            Cut::Exact(v) => disk.power_loss(|i, _, _, _| v.get(i).copied().unwrap_or(0)),
-            Cut::Pages(pages) => disk.power_loss(
-                |_, part, page, n| {
-                    if pages.contains(&(part, page)) {
-                        n
-                    } else {
-                        0
-                    }
-                },
-            ),
-        };
-        let image = &loss.image;
-        let (y, o) = (image.stat[hw::YOUNGEST_ID], image.stat[hw::OLDEST_ID]);
-        let s = u64::from(self.layout.slots_count());
-        let b = self.layout.buf_size_bytes();
+        let o = loss.image.stat[hw::OLDEST_ID];
+        let layout = &self.layout;
         // Whether a store that reached the disk retired or overwrote message `m` (its slot,
         // or its bytes, were stored to since the durable image).
         let touched = |m: u64, start: u64, padded: u64| {
-            let slot = HEADER_WORDS + (m % s) as usize * SLOT_WORDS;
-            let slot_words = slot..slot + SLOT_WORDS;
-            let first = (start % b / 8) as usize;
-            let buf_words = first..first + (padded / 8) as usize;
+            let slot_words = layout.slot_words(layout.slot_index(m));
+            let buf_words = layout.payload_words(start, padded);
             disk.log()
                 .iter()
                 .zip(&loss.persisted)
@@ -572,52 +583,7 @@ impl Harness {
                 excused.insert(m);
             }
         }
-        let cuts: Vec<String> = loss
-            .cuts
-            .iter()
-            .map(|c| {
-                format!(
-                    "{:?}/{}:{}of{}",
-                    c.part, c.page, c.kept_count, c.stores_count
-                )
-            })
-            .collect();
-        w.trace.note(format!(
-            "power loss: disk has youngest {y} oldest {o}; pages {}; obligations {}..{} \
-             ({} excused)",
-            cuts.join(" "),
-            self.obligations.first().copied().unwrap_or(0),
-            self.obligations.last().copied().unwrap_or(0),
-            excused.len()
-        ));
-        // Everything dies: readers too. Memory is what the disk holds.
-        w.readers.clear();
-        w.region = SimRegion::from_image(&self.layout, image);
-        w.durability = Some(Durability::new(image.clone()));
-        w.mirror = Mirror {
-            write_pos: image.stat[hw::WRITE_POS],
-            mark: image.stat[hw::WRITER_MARK],
-        };
-        w.oracle.reboot(y, o);
-        // Until recovery is done, any message the disk may still hold (its window, and below
-        // it retirements whose stamps the disk still has) may be torn: a read may report it
-        // corrupt (never return it wrong).
-        for id in w.oracle.first_held()..=y {
-            w.oracle.set_tainted(id, Some(Taint::Any));
-        }
-        let check = PowerCheck {
-            youngest: y,
-            oldest: o,
-            excused: match self.power.take() {
-                // A power loss during the recovery from another: what the first excused
-                // stays excused.
-                Some(p) => p.excused.union(&excused).copied().collect(),
-                None => excused,
-            },
-            cuts: loss.cuts,
-        };
-        self.power = Some(check);
-        Ok(())
+        Ok(excused)
     }
 
     /// Invariant 8 after the recovery from a power loss:
@@ -670,8 +636,7 @@ impl Harness {
         let mut w = self.world.borrow_mut();
         let places: Vec<(u64, u64, u64)> = (o..=y)
             .map(|id| {
-                let slot = HEADER_WORDS
-                    + (id % u64::from(self.layout.slots_count())) as usize * SLOT_WORDS;
+                let slot = self.layout.slot_first_word(self.layout.slot_index(id));
                 (
                     id,
                     w.region.load(Part::Stat, slot + sw::BUF_POS),
@@ -843,5 +808,68 @@ impl Drop for Harness {
     fn drop(&mut self) {
         // Whatever happens to the writer now is not part of the run.
         world::uninstall();
+    }
+}
+
+/// The disk after a power loss, its dirty pages cut as `cut` says.
+fn cut_disk(disk: &Durability, cut: &Cut, rng: &mut Rng) -> PowerLoss {
+    match cut {
+        Cut::Random => disk.power_loss(|_, _, _, n| match rng.below(3) {
+            0 => 0,
+            1 => n,
+            _ => rng.range(0, n as u64) as usize,
+        }),
+        Cut::Exact(v) => disk.power_loss(|i, _, _, _| v.get(i).copied().unwrap_or(0)),
+        Cut::Pages(pages) => disk.power_loss(
+            |_, part, page, n| {
+                if pages.contains(&(part, page)) {
+                    n
+                } else {
+                    0
+                }
+            },
+        ),
+    }
+}
+
+/// The trace line of a power loss.
+fn power_loss_note(loss: &PowerLoss, obligations: &[u64], excused_count: usize) -> String {
+    let image = &loss.image;
+    let cuts: Vec<String> = loss
+        .cuts
+        .iter()
+        .map(|c| {
+            format!(
+                "{:?}/{}:{}of{}",
+                c.part, c.page, c.kept_count, c.stores_count
+            )
+        })
+        .collect();
+    format!(
+        "power loss: disk has youngest {} oldest {}; pages {}; obligations {}..{} \
+         ({excused_count} excused)",
+        image.stat[hw::YOUNGEST_ID],
+        image.stat[hw::OLDEST_ID],
+        cuts.join(" "),
+        obligations.first().copied().unwrap_or(0),
+        obligations.last().copied().unwrap_or(0),
+    )
+}
+
+/// Everything dies, readers too; memory is what the disk holds. Until recovery is done, any
+/// message the disk may still hold (its window, and below it retirements whose stamps the
+/// disk still has) may be torn: a read may report it corrupt (never return it wrong).
+fn reboot(w: &mut World, layout: &Layout, image: &Image) {
+    let (y, o) = (image.stat[hw::YOUNGEST_ID], image.stat[hw::OLDEST_ID]);
+    w.readers.clear();
+    w.region = SimRegion::from_image(layout, image);
+    w.durability = Some(Durability::new(image.clone()));
+    w.mirror = Mirror {
+        write_pos: image.stat[hw::WRITE_POS],
+        mark: image.stat[hw::WRITER_MARK],
+    };
+    w.oracle.reboot(y, o);
+    for id in w.oracle.first_held()..=y {
+        w.oracle.set_tainted(id, Some(Taint::Any));
     }
 }

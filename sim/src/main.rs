@@ -104,35 +104,13 @@ mod cli {
         if a.exhaustive {
             return exhaustive_main(&a.options);
         }
-        let seeds: Vec<u64> = match a.seed {
-            Some(n) => (0..a.seeds).map(|i| n.wrapping_add(i)).collect(),
-            None => {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
-                let mut r = Rng::new(t ^ u64::from(std::process::id()).rotate_left(32));
-                (0..a.seeds).map(|_| r.next_u64()).collect()
-            }
-        };
+        let seeds = seeds_of(&a);
         let started = Instant::now();
         let mut total = Stats::default();
         let (mut steps, mut failures) = (0u64, Vec::new());
         for &seed in &seeds {
             let t = Instant::now();
-            let result = guarded(|| {
-                run::run(seed, &a.options).map_err(|f| {
-                    let mut s = format!(
-                        "step {}: {}\n  swarm: {}\n  last events:\n",
-                        f.step, f.what, f.swarm
-                    );
-                    for line in &f.trace {
-                        s.push_str(&format!("    {line}\n"));
-                    }
-                    s
-                })
-            });
-            match result {
+            match run_one(seed, &a.options) {
                 Ok(r) => {
                     steps += r.steps;
                     add(&mut total, &r.stats);
@@ -165,12 +143,54 @@ mod cli {
             }
         }
         let runs = steps_runs(&seeds, &failures, a.fail_fast);
+        print_total(runs, failures.len(), steps, &total, started);
+        if failures.is_empty() {
+            0
+        } else {
+            println!("failing seeds: {failures:?}");
+            1
+        }
+    }
+
+    /// The seeds to run: `--seeds` of them from `--seed`, or drawn from the clock.
+    fn seeds_of(a: &Args) -> Vec<u64> {
+        match a.seed {
+            Some(n) => (0..a.seeds).map(|i| n.wrapping_add(i)).collect(),
+            None => {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                let mut r = Rng::new(t ^ u64::from(std::process::id()).rotate_left(32));
+                (0..a.seeds).map(|_| r.next_u64()).collect()
+            }
+        }
+    }
+
+    /// One seeded run, a panic included; a failure as the text to print.
+    fn run_one(seed: u64, options: &Options) -> Result<run::RunStats, String> {
+        guarded(|| {
+            run::run(seed, options).map_err(|f| {
+                let mut s = format!(
+                    "step {}: {}\n  swarm: {}\n  last events:\n",
+                    f.step, f.what, f.swarm
+                );
+                for line in &f.trace {
+                    s.push_str(&format!("    {line}\n"));
+                }
+                s
+            })
+        })
+    }
+
+    /// The totals line.
+    fn print_total(runs: usize, failures: usize, steps: u64, total: &Stats, started: Instant) {
         println!(
             "total: runs={} failures={} steps={steps} writes={} crashes={} power_losses={} \
              reads={} lags={} missed={} torn={} mid_reads={} straddles={} recoveries={} \
              flushes={} young_dropped={} time={:.1}s",
             runs,
-            failures.len(),
+            failures,
             total.writes,
             total.crashes,
             total.power_losses,
@@ -185,12 +205,6 @@ mod cli {
             total.young_dropped,
             started.elapsed().as_secs_f64()
         );
-        if failures.is_empty() {
-            0
-        } else {
-            println!("failing seeds: {failures:?}");
-            1
-        }
     }
 
     /// Runs made: all of them, or up to the first failure under `--fail-fast`.

@@ -205,13 +205,7 @@ fn main() -> ExitCode {
     let root = root();
     let mut sites = sites(&root);
     if args.first().map(String::as_str) == Some("--list") {
-        for s in &sites {
-            let mark = s
-                .not_modelled
-                .as_deref()
-                .map_or(String::new(), |r| format!("  [not modelled: {r}]"));
-            println!("{:<28} {}{}", s.key(), s.code, mark);
-        }
+        list(&sites);
         return ExitCode::SUCCESS;
     }
     if let Some(at) = args.iter().position(|a| a == "--site") {
@@ -223,10 +217,40 @@ fn main() -> ExitCode {
         }
     }
     let started = Instant::now();
-    let exes = build(&root);
     let log = std::env::temp_dir().join(format!("fmq-mutants-{}.log", std::process::id()));
+    let models = match timed_models(&build(&root), &log) {
+        Ok(models) => models,
+        Err(why) => {
+            eprintln!("fmq-mutants: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "default".into());
+    println!(
+        "{} sites, {} models (LOOM_MAX_PREEMPTIONS {preemptions}), fastest first\n",
+        sites.len(),
+        models.len()
+    );
+    let outcomes = run_mutants(&sites, &models, &log);
+    report(&sites, outcomes, started)
+}
+
+/// `--list`: every site and its mark.
+fn list(sites: &[Site]) {
+    for s in sites {
+        let mark = s
+            .not_modelled
+            .as_deref()
+            .map_or(String::new(), |r| format!("  [not modelled: {r}]"));
+        println!("{:<28} {}{}", s.key(), s.code, mark);
+    }
+}
+
+/// Every model of the loom binaries, each run once unmutated (all must pass) and timed,
+/// fastest first.
+fn timed_models(exes: &[PathBuf], log: &Path) -> Result<Vec<Model>, String> {
     let mut models = Vec::new();
-    for exe in &exes {
+    for exe in exes {
         for name in tests_of(exe) {
             let mut m = Model {
                 exe: exe.clone(),
@@ -234,9 +258,8 @@ fn main() -> ExitCode {
                 time: Duration::ZERO,
             };
             let t = Instant::now();
-            if let Err(why) = run(&m, None, &log) {
-                eprintln!("fmq-mutants: model {} fails unmutated: {why}", m.name);
-                return ExitCode::FAILURE;
+            if let Err(why) = run(&m, None, log) {
+                return Err(format!("model {} fails unmutated: {why}", m.name));
             }
             m.time = t.elapsed();
             println!("model {:<72} {:>8.2} s", m.name, m.time.as_secs_f64());
@@ -244,15 +267,13 @@ fn main() -> ExitCode {
         }
     }
     models.sort_by_key(|m| m.time);
-    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "default".into());
-    println!(
-        "{} sites, {} models (LOOM_MAX_PREEMPTIONS {preemptions}), fastest first\n",
-        sites.len(),
-        models.len()
-    );
+    Ok(models)
+}
 
-    // Mutants run in parallel, one per core (`FMQ_MUTANTS_JOBS` overrides), each with its
-    // own hit log; results print in site order.
+/// Runs the models against every site's mutant, in parallel, one per core
+/// (`FMQ_MUTANTS_JOBS` overrides), each job with its own hit log; the outcomes are in site
+/// order.
+fn run_mutants(sites: &[Site], models: &[Model], log: &Path) -> Vec<Outcome> {
     let jobs = std::env::var("FMQ_MUTANTS_JOBS")
         .ok()
         .and_then(|j| j.parse().ok())
@@ -263,33 +284,45 @@ fn main() -> ExitCode {
         sites.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for job in 0..jobs {
-            let (sites, models, next, outcomes) = (&sites, &models, &next, &outcomes);
+            let (next, outcomes) = (&next, &outcomes);
             let log = log.with_extension(format!("{job}"));
             scope.spawn(move || loop {
                 // ORDERING: Relaxed: a work counter; the scope's join publishes the results.
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(s) = sites.get(i) else { break };
-                let _ = std::fs::remove_file(&log);
-                let mut outcome = Outcome::Survived { reached: false };
-                for m in models {
-                    if let Err(why) = run(m, Some(&s.key()), &log) {
-                        outcome = Outcome::Killed(format!("{}: {why}", m.name));
-                        break;
-                    }
-                }
-                if let Outcome::Survived { reached } = &mut outcome {
-                    *reached = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
-                }
-                let _ = std::fs::remove_file(&log);
-                *outcomes[i].lock().unwrap() = Some(outcome);
+                *outcomes[i].lock().unwrap() = Some(run_mutant(s, models, &log));
             });
         }
     });
+    outcomes
+        .into_iter()
+        .map(|o| o.into_inner().unwrap().expect("every site ran"))
+        .collect()
+}
 
+/// The models, fastest first, against one site's mutant, stopping at the first kill.
+fn run_mutant(s: &Site, models: &[Model], log: &Path) -> Outcome {
+    let _ = std::fs::remove_file(log);
+    let mut outcome = Outcome::Survived { reached: false };
+    for m in models {
+        if let Err(why) = run(m, Some(&s.key()), log) {
+            outcome = Outcome::Killed(format!("{}: {why}", m.name));
+            break;
+        }
+    }
+    if let Outcome::Survived { reached } = &mut outcome {
+        *reached = std::fs::metadata(log).is_ok_and(|m| m.len() > 0);
+    }
+    let _ = std::fs::remove_file(log);
+    outcome
+}
+
+/// Prints every outcome and the kill score; fails on a survivor without a reason or a
+/// stale mark.
+fn report(sites: &[Site], outcomes: Vec<Outcome>, started: Instant) -> ExitCode {
     let (mut killed, mut explained, mut failures) = (0, 0, Vec::new());
     for (s, outcome) in sites.iter().zip(outcomes) {
         let key = s.key();
-        let outcome = outcome.into_inner().unwrap().expect("every site ran");
         match (&outcome, &s.not_modelled) {
             (Outcome::Killed(by), None) => {
                 killed += 1;
