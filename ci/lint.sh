@@ -19,7 +19,6 @@ CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
 # benches/ is a workspace of its own (the peers stay out of the main build).
 (cd benches && CARGO_TARGET_DIR="$PWD/../target-bench" cargo clippy --all-targets -- -D warnings)
 # The API docs as docs.rs builds them, warnings (broken links, missing docs) denied.
-# Until issue 22's missing docs are written this step fails; it is meant to.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # No function over 80 lines in */src or benches/src unless ci/fn-length-allow.txt says why.
 python3 ci/fn-length.py

@@ -6,14 +6,14 @@
 //! `--cfg fmq_sim` (`core/src/sync.rs`): the hook sees every store fmq-core makes to region
 //! memory, before it happens, and may drop it.
 //!
-//! * [`storage`]: the simulated region and disk, with the fault model at the top;
-//! * [`world`]: the store hook (recorder, crash injection, reads in the middle of a write);
-//! * [`oracle`]: the model of what was published, and the checker of every read;
-//! * [`reader`]: a reader under test and its accounting;
-//! * [`harness`]: the driver: operations, faults, recoveries, and their checks;
-//! * [`swarm`]: the per-seed configuration (swarm testing);
-//! * [`run`]: one seeded random run;
-//! * [`exhaustive`]: small scripts with a death after every store in turn.
+//! * `storage`: the simulated region and disk, with the fault model at the top;
+//! * `world`: the store hook (recorder, crash injection, reads in the middle of a write);
+//! * `oracle`: the model of what was published, and the checker of every read;
+//! * `reader`: a reader under test and its accounting;
+//! * `harness`: the driver: operations, faults, recoveries, and their checks;
+//! * `swarm`: the per-seed configuration (swarm testing);
+//! * `run`: one seeded random run;
+//! * `exhaustive`: small scripts with a death after every store in turn.
 //!
 //! The crate builds in the normal workspace too, as a stub: everything but [`rng`] needs
 //! `--cfg fmq_sim`. Build and run it with

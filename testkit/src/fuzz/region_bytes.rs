@@ -6,9 +6,9 @@ use fmq_core::header::{
     HEADER_WORDS, MAGIC, QUEUE_FLAGS_KNOWN,
 };
 use fmq_core::inspect::{self, SlotState};
-use fmq_core::MAX_MESSAGE_ID;
 use fmq_core::slot::{word as sw, SLOT_SIZE_BYTES, SLOT_WORDS};
 use fmq_core::sync::AtomicU64;
+use fmq_core::MAX_MESSAGE_ID;
 use fmq_core::{
     CorruptReason, HeapRegion, LagPolicy, Layout, MessageId, MessageMeta, ReadError, Reader,
     ReaderConfig, RecoverError, RecoveryReport, Region, StartAt, WriteError, Writer,
