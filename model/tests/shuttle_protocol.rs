@@ -54,6 +54,7 @@ use fmq_core::{
     ReaderConfig, StartAt, Writer,
 };
 use fmq_model::{config, fill_payload, first_wrong_byte, mix, varied_len, CapacityOracle};
+use fmq_testkit::capacity::lag_resume;
 use shuttle::rand::{thread_rng, Rng};
 use shuttle::thread;
 
@@ -406,13 +407,11 @@ impl Follower {
                     self.ctx(),
                     after.bound_oldest
                 );
-                let (lo, hi) = match self.plan.lag_policy {
-                    LagPolicy::ResumeAtOldest => (before.done_oldest, after.bound_oldest),
-                    LagPolicy::ResumeAtYoungest => (
-                        before.done_youngest.max(before.done_oldest),
-                        after.bound_youngest.max(after.bound_oldest),
-                    ),
-                };
+                // The kit's resume rule, applied to the commit line before the read (its
+                // lowest possible value) and after it (its highest).
+                let policy = self.plan.lag_policy;
+                let lo = lag_resume(policy, before.done_oldest, before.done_youngest);
+                let hi = lag_resume(policy, after.bound_oldest, after.bound_youngest);
                 assert!(
                     (lo..=hi).contains(&resumed),
                     "{}: wanted {want}, resumed at {resumed}, outside {lo}..={hi} for the policy",

@@ -168,15 +168,11 @@ pub fn time_seed() -> u64 {
     (t ^ u64::from(std::process::id()).rotate_left(32)) | 1
 }
 
-/// The payload of message `id`: 8 to 135 bytes, the id first, then bytes derived from it.
+/// The payload of message `id`: 8 to 135 bytes of the test kit's generated payload.
 pub fn payload_for(id: u64) -> Vec<u8> {
     let len = 8 + (id.wrapping_mul(2_654_435_761) % 128) as usize;
-    let mut v = Vec::with_capacity(len);
-    v.extend_from_slice(&id.to_le_bytes());
-    let mut x = id ^ 0x9e37_79b9_7f4a_7c15;
-    while v.len() < len {
-        v.push(xorshift(&mut x) as u8);
-    }
+    let mut v = vec![0; len];
+    fmq_testkit::payload::fill_payload(id, &mut v);
     v
 }
 
@@ -185,10 +181,9 @@ pub fn types_for(id: u64) -> (i32, i32) {
     ((id % 5) as i32, -((id % 3) as i32))
 }
 
-/// `n` bytes that LZ4 cannot shrink.
+/// `n` bytes that LZ4 cannot shrink (the test kit's noise).
 pub fn incompressible(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n).map(|_| xorshift(&mut x) as u8).collect()
+    fmq_testkit::payload::noise(seed, n)
 }
 
 /// Reads one message into owned values, waiting at most `timeout`.
