@@ -20,5 +20,14 @@ CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" \
 (cd benches && CARGO_TARGET_DIR="$PWD/../target-bench" cargo clippy --all-targets -- -D warnings)
 # The API docs as docs.rs builds them, warnings (broken links, missing docs) denied.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# As docs.rs builds the two published crates (nightly, --cfg docsrs: the doc(cfg) badges on
+# feature-gated items), and fmq-core without its default features (no_std, no alloc).
+CARGO_TARGET_DIR=target-docsrs RUSTDOCFLAGS="-D warnings --cfg docsrs" \
+    cargo +nightly doc -p fmq-core -p fmq --no-deps --all-features
+CARGO_TARGET_DIR=target-docsrs RUSTDOCFLAGS="-D warnings" \
+    cargo doc -p fmq-core --no-deps --no-default-features
 # No function over 80 lines in */src or benches/src unless ci/fn-length-allow.txt says why.
 python3 ci/fn-length.py
+# Every type of fmq-core that appears in fmq's public surface is re-exported by fmq, so no
+# user needs fmq-core as a direct dependency (rustdoc JSON, nightly, target-rustdoc-json).
+python3 ci/public-items.py --check-reexports fmq

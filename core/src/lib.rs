@@ -1,6 +1,6 @@
 //! # fmq-core: the single-writer / multi-reader queue protocol
 //!
-//! `#![no_std]` (features `alloc` and `std` add [`HeapRegion`], owned messages and a
+//! `#![no_std]` (features `alloc` and `std` add `HeapRegion`, owned messages and a
 //! hardware CRC32C). One [`Writer`] appends messages, each with a type, a subtype, a time and
 //! a 64-bit id, into a [`Region`]: a header and a slot table (the *stat* part) and a
 //! circular message buffer. Any number of [`Reader`]s, in any process that maps the region,
@@ -35,6 +35,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -76,12 +77,14 @@ pub use error::{
 };
 pub use header::{Header, FORMAT_VERSION, QUEUE_FLAG_BLOCKING};
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use heap::HeapRegion;
 pub use layout::{
     Attached, Config, Layout, DEFAULT_BUF_SIZE_BYTES, DEFAULT_SLOTS_COUNT, MAX_BUF_SIZE_BYTES,
     MAX_READERS, MAX_SLOTS_COUNT, MIN_BUF_SIZE_BYTES, READER_RECORD_SIZE_BYTES,
 };
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use message::Message;
 pub use message::{MessageId, MessageMeta, NewMessage, MAX_MESSAGE_ID};
 pub use payload::Payload;

@@ -187,6 +187,7 @@ impl<'a> Payload<'a> {
 
     /// The payload as an owned vector (feature `alloc`).
     #[cfg(feature = "alloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
         let mut v = alloc::vec![0u8; self.len];
         self.copy_to(&mut v);

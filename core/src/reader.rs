@@ -428,6 +428,7 @@ impl<R: Region> Reader<R> {
 
     /// Reads the next message into a new vector (feature `alloc`).
     #[cfg(feature = "alloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn try_read_message(&mut self) -> Result<crate::message::Message, ReadError> {
         self.read_with(|p| p.to_vec())
             .map(|(meta, payload)| crate::message::Message { meta, payload })

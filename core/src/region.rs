@@ -34,6 +34,7 @@ impl<R: Region + ?Sized> Region for &R {
 }
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 impl<R: Region + ?Sized> Region for alloc::boxed::Box<R> {
     fn stat_words(&self) -> &[AtomicU64] {
         (**self).stat_words()
@@ -44,6 +45,7 @@ impl<R: Region + ?Sized> Region for alloc::boxed::Box<R> {
 }
 
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 impl<R: Region + ?Sized> Region for alloc::sync::Arc<R> {
     fn stat_words(&self) -> &[AtomicU64] {
         (**self).stat_words()
