@@ -276,14 +276,25 @@ impl<R: Region> Writer<R> {
         &mut self,
         msgs: &[NewMessage<'_>],
     ) -> Result<Option<MessageId>, WriteError> {
-        for m in msgs {
-            self.core.check(m, msgs.len() as u64)?;
+        self.write_each(msgs.iter().copied())
+    }
+
+    /// [`Writer::write_batch`] over messages made on the fly (the iterator is walked twice:
+    /// once to check every message, once to write them), for a caller whose messages are
+    /// not core `NewMessage`s already, without collecting them first.
+    pub fn write_each<'m, I>(&mut self, msgs: I) -> Result<Option<MessageId>, WriteError>
+    where
+        I: ExactSizeIterator<Item = NewMessage<'m>> + Clone,
+    {
+        let count = msgs.len() as u64;
+        for m in msgs.clone() {
+            self.core.check(&m, count)?;
         }
         let view =
             View::new(&self.region, &self.core.layout).ok_or(WriteError::CounterExhausted)?;
         let mut last = None;
         for m in msgs {
-            match self.core.put(&view, m) {
+            match self.core.put(&view, &m) {
                 Ok(id) => last = Some(MessageId(id)),
                 Err(e) => {
                     // Blocking mode: the messages put so far are published; the caller learns

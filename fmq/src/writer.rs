@@ -526,8 +526,13 @@ impl Writer {
     pub fn write_message(&mut self, msg: &NewMessage<'_>) -> Result<MessageId, WriteError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let stored = self.stored_form(msg, &mut scratch);
-        let got = self.publish(&[stored]);
+        let compressed = self.compress_into(msg, &mut scratch);
+        let stored = if compressed {
+            msg.stored(&scratch, true)
+        } else {
+            msg.stored(msg.payload, false)
+        };
+        let got = self.publish(std::iter::once(stored));
         self.scratch = scratch;
         // One message in, so `publish` returns its id.
         got.map(|last| last.unwrap_or(MessageId(self.core.youngest_id().0)))
@@ -556,6 +561,10 @@ impl Writer {
         &mut self,
         msgs: &[NewMessage<'_>],
     ) -> Result<Option<MessageId>, WriteError> {
+        if self.compression == Compression::None {
+            // No copies: the core takes the stored forms as they are made.
+            return self.publish(msgs.iter().map(|m| m.stored(m.payload, false)));
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         // Compress everything first (offsets into `scratch`), then borrow the stored forms.
@@ -565,32 +574,13 @@ impl Writer {
             let compressed = self.compress_into(m, &mut scratch);
             spans.push(compressed.then_some(from..scratch.len()));
         }
-        let stored: Vec<fmq_core::NewMessage<'_>> = msgs
-            .iter()
-            .zip(&spans)
-            .map(|(m, span)| match span {
-                Some(span) => m.stored(&scratch[span.clone()], true),
-                None => m.stored(m.payload, false),
-            })
-            .collect();
-        let got = self.publish(&stored);
-        drop(stored);
+        let stored = msgs.iter().zip(&spans).map(|(m, span)| match span {
+            Some(span) => m.stored(&scratch[span.clone()], true),
+            None => m.stored(m.payload, false),
+        });
+        let got = self.publish(stored);
         self.scratch = scratch;
         got
-    }
-
-    /// The stored form of `msg`: compressed into `scratch` if the queue compresses and that
-    /// makes it smaller.
-    fn stored_form<'a>(
-        &self,
-        msg: &NewMessage<'a>,
-        scratch: &'a mut Vec<u8>,
-    ) -> fmq_core::NewMessage<'a> {
-        if self.compress_into(msg, scratch) {
-            msg.stored(scratch, true)
-        } else {
-            msg.stored(msg.payload, false)
-        }
     }
 
     /// Appends `msg`'s payload compressed to `out` if the queue compresses and it gets
@@ -603,22 +593,21 @@ impl Writer {
     /// Publishes stored messages with one commit, waiting for registered readers in
     /// blocking mode (the one retry loop of every write): each `Blocked` publishes what was
     /// written before it, waits one step, and retries the rest.
-    fn publish(
-        &mut self,
-        msgs: &[fmq_core::NewMessage<'_>],
-    ) -> Result<Option<MessageId>, WriteError> {
+    fn publish<'m, I>(&mut self, msgs: I) -> Result<Option<MessageId>, WriteError>
+    where
+        I: ExactSizeIterator<Item = fmq_core::NewMessage<'m>> + Clone,
+    {
         let mut wait = BlockedWait::default();
-        let mut rest = msgs;
+        let mut done = 0;
         loop {
             let before = self.core.youngest_id().0;
-            match self.core.write_batch(rest) {
+            match self.core.write_each(msgs.clone().skip(done)) {
                 Ok(last) => {
                     self.wake();
                     return Ok(last);
                 }
                 Err(fmq_core::WriteError::Blocked { reader, cursor, .. }) => {
-                    let done = (self.core.youngest_id().0 - before) as usize;
-                    rest = &rest[done.min(rest.len())..];
+                    done += (self.core.youngest_id().0 - before) as usize;
                     self.wait_for_reader(reader, cursor, &mut wait)?;
                 }
                 Err(e) => return Err(write_error(e)),
