@@ -126,25 +126,11 @@ fn create_refuses_a_queue_larger_than_the_free_space_with_one_line() {
     // A queue that fits is created, and every byte of it is reserved.
     let mut w = Writer::create(spec, &big(16, 4 << 20)).unwrap();
     w.write(0, 0, b"fits").unwrap();
-    let used = (8u64 << 20) - fmq_free(fs.path());
+    let used = (8u64 << 20) - free_bytes(fs.path());
     assert!(used >= 4 << 20, "space reserved: {used}");
 }
 
 /// Free bytes of a file system (`df`'s "Avail", 1-byte blocks).
-fn fmq_free(dir: &Path) -> u64 {
-    let out = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn create_that_runs_out_of_space_while_reserving_leaves_no_data_or_temp_file_and_says_so() {
@@ -159,7 +145,7 @@ fn create_that_runs_out_of_space_while_reserving_leaves_no_data_or_temp_file_and
     ] {
         let spec = fs.path().join(name);
         let spec = spec.to_str().unwrap();
-        let before = fmq_free(fs.path());
+        let before = free_bytes(fs.path());
         let err = Writer::create(spec, &opts).unwrap_err();
         assert!(
             matches!(err, CreateError::NoSpace { .. }),
@@ -179,7 +165,7 @@ fn create_that_runs_out_of_space_while_reserving_leaves_no_data_or_temp_file_and
             .collect();
         assert_eq!(left, Vec::<String>::new(), "{name}: nothing left behind");
         // All but the lock file's page is free again.
-        let free = fmq_free(fs.path());
+        let free = free_bytes(fs.path());
         assert!(
             free + 4096 >= before,
             "{name}: space given back: {free} of {before}"

@@ -533,3 +533,36 @@ pub fn pid_alive(pid: u32) -> bool {
         .and_then(|at| stat[at + 1..].split_whitespace().next());
     !matches!(state, None | Some("Z" | "X"))
 }
+
+/// Free bytes of the file system holding `dir` (`df`'s "Avail", 1-byte blocks).
+pub fn free_bytes(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `read_timeout(timeout)` on a reader with nothing to read times out, no sooner than
+/// `timeout` and within 1.5 s more (a loaded CI machine); returns how long it took.
+pub fn assert_times_out_in(r: &mut fmq::Reader, timeout: Duration, ctx: &str) -> Duration {
+    let start = std::time::Instant::now();
+    assert_eq!(
+        r.read_timeout(timeout).unwrap_err(),
+        fmq::ReadTimeoutError::TimedOut,
+        "{ctx}"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(1500),
+        "{ctx}: read_timeout({timeout:?}) returned after {took:?}"
+    );
+    took
+}
