@@ -405,8 +405,8 @@ impl Reader {
         };
         if spinning {
             for _ in 0..64 {
-                // ORDERING: Relaxed: only a hint to stop spinning; the read path's Acquire
-                // load of the commit point publishes the message.
+                // ORDERING: Relaxed: only a hint to stop spinning; the read path's load of the
+                // commit point and its fence(Acquire) publish the message.
                 if commit.load(Ordering::Relaxed) >= wanted {
                     return;
                 }
