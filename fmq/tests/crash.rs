@@ -260,8 +260,8 @@ fn reader_child() {
 /// [`reader_child`], pausing `FMQ_CRASH_PACE_US` after every 16th message. A registered
 /// reader loses nothing (DESIGN invariant 9): any lag but the one registration itself may
 /// report (ids below the writer's retire intent when it registered) is a problem. Problems
-/// are printed as they happen (`PROBLEM ...`): the parent SIGKILLs most of these readers and
-/// reads what they printed.
+/// are printed as they happen (`PROBLEM ...`, the parent SIGKILLs most of these readers and
+/// reads what they printed), and the first one ends the process.
 fn registered_child() {
     let spec = env("FMQ_TEST_SPEC");
     let pace = Duration::from_micros(env("FMQ_CRASH_PACE_US").parse().unwrap());
@@ -294,6 +294,10 @@ fn registered_child() {
         while said < t.problems.len() {
             say(&format!("PROBLEM {}", t.problems[said]));
             said += 1;
+        }
+        if !t.is_clean() {
+            // Stop at the first problem: the parent sees a kept reader end and fails at once.
+            break;
         }
         if got && !pace.is_zero() && t.received % 16 == 0 {
             std::thread::sleep(pace);
@@ -758,7 +762,10 @@ fn spawn_registered(spec: &str, name: &str, pace_us: u64) -> Registered {
             .env("FMQ_CRASH_NAME", name)
             .env("FMQ_CRASH_PACE_US", pace_us.to_string()),
     );
-    let ready = proc.wait_line("READY ");
+    let Some(ready) = proc.try_wait_line("READY ") else {
+        let (status, out, err) = proc.finish(Duration::from_secs(10));
+        panic!("registered reader {name:?} did not register: {status}\n{out}\n{err}");
+    };
     Registered {
         index: field(&ready, "index"),
         start: field(&ready, "start"),
@@ -783,6 +790,8 @@ struct Soak {
     writer: ChildProc,
     victim: Registered,
     victims_spawned: u64,
+    /// The registered readers that live to the end.
+    kept: Vec<Registered>,
     mine: Reader,
     tally: Tally,
     /// The commit point after the last writer kill.
@@ -826,6 +835,20 @@ impl Soak {
     fn spawn_writer(&mut self) -> ChildProc {
         let writer_seed = xorshift(&mut self.x);
         spawn_blocking_writer(&self.q.spec, self.b, writer_seed, self.youngest)
+    }
+
+    /// The kept registered readers still run (each stops at its first problem).
+    fn check_kept(&mut self, ctx: &str) {
+        for k in &mut self.kept {
+            if let Some(status) = k.proc.child.try_wait().unwrap() {
+                let (_, out, err) = k.proc.finish(Duration::from_secs(10));
+                panic!(
+                    "{ctx}: kept registered reader {} ended: {status}: {:?}\n{out}\n{err}",
+                    k.index,
+                    problems_in(&out)
+                );
+            }
+        }
     }
 
     fn spawn_victim(&mut self) -> Registered {
@@ -888,11 +911,6 @@ impl Soak {
             assert_eq!(rec.pid, pid, "{ctx}: record {index}: {rec:?}");
             if rec.dropped {
                 assert!(!rec.alive, "{ctx}: {rec:?}");
-                assert_eq!(
-                    info.header.readers_dropped,
-                    dropped_before + 1,
-                    "{ctx}: one reader dropped"
-                );
                 break;
             }
             assert!(
@@ -905,7 +923,10 @@ impl Soak {
         }
         // The writer says so once its write went on (a write waits at most WRITE_TIMEOUT,
         // then the writer process exits and this fails).
-        let line = self.writer.wait_line("DROPPED ");
+        let Some(line) = self.writer.try_wait_line("DROPPED ") else {
+            let (status, out, err) = self.writer.finish(Duration::from_secs(10));
+            panic!("{ctx}: the writer ended without dropping the reader: {status}\n{out}\n{err}");
+        };
         assert_eq!(
             (
                 field::<u32>(&line, "index"),
@@ -918,6 +939,14 @@ impl Soak {
         assert!(
             field::<u64>(&line, "cursor") >= self.victim.start,
             "{ctx}: {line}"
+        );
+        // The writer counts the drop after it marked the record (seen above, not always
+        // with the count: the soak's round 860 once saw the mark alone); it printed the
+        // line after both.
+        assert_eq!(
+            fmq::info(&spec).unwrap().header.readers_dropped,
+            dropped_before + 1,
+            "{ctx}: one reader dropped"
         );
 
         // The next registration can only have the dead reader's record (the kept readers
@@ -1043,7 +1072,7 @@ fn blocking_crash_run(b: Backend) {
     drop(Writer::create(&q.spec, &opts).unwrap());
     // Kept for the whole run: two registered readers (one fast, one slow) and an
     // unregistered one.
-    let mut kept: Vec<Registered> = [(0, "kept-fast"), (100, "kept-slow")]
+    let kept: Vec<Registered> = [(0, "kept-fast"), (100, "kept-slow")]
         .iter()
         .map(|&(pace, name)| spawn_registered(&q.spec, name, pace))
         .collect();
@@ -1063,6 +1092,7 @@ fn blocking_crash_run(b: Backend) {
         writer,
         victim,
         victims_spawned: 0,
+        kept,
         mine,
         tally: Tally::starting_at(1),
         youngest: 0,
@@ -1087,6 +1117,10 @@ fn blocking_crash_run(b: Backend) {
             } else {
                 s.kill_writer(&ctx, last);
             }
+            if !(last && step == 1) {
+                // (After the last step they read the end marker and end.)
+                s.check_kept(&ctx);
+            }
         }
     }
     let youngest = s.youngest;
@@ -1098,6 +1132,7 @@ fn blocking_crash_run(b: Backend) {
     // received or was told it missed every id.
     let mut failures = Vec::new();
     let mut lines = Vec::new();
+    let mut kept = s.kept;
     kept.push(s.victim);
     for (i, k) in kept.iter_mut().enumerate() {
         let who = format!("{b:?} registered reader {i} (record {})", k.index);
