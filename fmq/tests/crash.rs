@@ -950,7 +950,8 @@ impl Soak {
         );
 
         // The next registration can only have the dead reader's record (the kept readers
-        // hold the other two): it reclaims it.
+        // hold the other two, if they still run): it reclaims it.
+        self.check_kept(ctx);
         self.victim = self.spawn_victim();
         assert_eq!(
             self.victim.index, index,
@@ -1112,6 +1113,7 @@ fn blocking_crash_run(b: Backend) {
                 "{b:?} blocking seed {seed:#x} round {} step {step}",
                 round + 1
             );
+            s.check_kept(&ctx);
             if (step == 0) == reader_first {
                 s.kill_registered_reader(&ctx);
             } else {
