@@ -10,6 +10,20 @@
 //! which report how many ids they received and how many they were told they missed: every id
 //! is one or the other, and none was ever returned corrupt.
 //!
+//! The blocking soak (`sigkilled_writers_and_registered_readers_...`) does the same in a
+//! blocking queue (DESIGN invariant 9) with three reader records: two registered reader
+//! processes and an unregistered one stay for the whole run, and each round SIGKILLs, in a
+//! random order and each at a random moment, the writer process and a third registered
+//! reader process. After a reader kill the writer must find the reader dead (its token
+//! free: `ProcessGone`, its pid and record) within 10 s and go on, and the next
+//! registration must take its record (the only one the kept readers leave). The registered
+//! readers that live lose nothing: every id from where they registered, in order, whole, no
+//! lag, no `Corrupt`; each stops at its first problem, and the parent checks before and after
+//! every kill that they still run. Every wait is bounded (writes by a 30 s write timeout).
+//! `FMQ_CRASH_KILLS` is then the kills of each kind per backend (default 10; the 1e4-kill
+//! soak is `FMQ_CRASH_KILLS=2500 cargo test --release -p fmq --test crash blocking --
+//! --nocapture`).
+//!
 //! `FMQ_CRASH_KILLS` sets the kills per backend (default 25 for CI; the long run is
 //! `FMQ_CRASH_KILLS=250 cargo test --release -p fmq --test crash -- --nocapture`),
 //! `FMQ_CRASH_SEED` the seed of the delays and write patterns (printed by every run; the
