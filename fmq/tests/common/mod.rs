@@ -454,6 +454,21 @@ impl ChildProc {
         wait_for_line(&mut self.out, prefix)
     }
 
+    /// Like [`ChildProc::wait_line`], but `None` if the child's stdout ends first (the
+    /// caller can then [`ChildProc::finish`] it and show its stderr).
+    pub fn try_wait_line(&mut self, prefix: &str) -> Option<String> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line).expect("read child stdout") == 0 {
+                return None;
+            }
+            if let Some(at) = line.find(prefix) {
+                return Some(line[at + prefix.len()..].trim().to_string());
+            }
+        }
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self) -> std::process::ExitStatus {
         self.child.kill().expect("kill child");
