@@ -179,11 +179,11 @@ pub(crate) fn claim(
                 .max(1);
             let token = u64::from(pid) | (ticket << 32);
             let owner_w = &rec[word::OWNER];
-            // ORDERING: Acquire pairs with the Release of the previous owner's `release` (and
-            // `reclaim`): its stores to the record (its last cursor) happen before the stores
-            // below, so they cannot land after them. The handshake with the writer is the fence
-            // in `finish_claim`, not this.
-            // not modelled: previous owners (memory-ordering.md N5).
+            // ORDERING: Acquire pairs with the Release of the previous owner's `release` (or of
+            // `reclaim`, for a dead owner): its stores to the record (its last cursor) happen
+            // before the stores below, so a writer that sees this reader's cursor never reads
+            // the previous owner's instead (`loom_registry`, the previous-owner models). The
+            // handshake with the writer is the fence in `finish_claim`, not this.
             let got = owner_w.compare_exchange(owner, token, Ordering::Acquire, Ordering::Relaxed);
             match got {
                 Ok(_) => {
@@ -256,10 +256,11 @@ pub(crate) fn still_owned(rec: &[AtomicU64], token: u64) -> bool {
 /// Releases a registration (a reader that detaches, or learns it was dropped: `token` then
 /// carries [`DROPPED`]): the record becomes free.
 pub(crate) fn release(rec: &[AtomicU64], token: u64) {
-    // ORDERING: Release pairs with the writer's Acquire owner load in `scan` (the reader's
-    // last copies happen before the stores of a writer that sees the record free) and with
-    // the next claim's Acquire CAS.
-    // not modelled: load buffering (memory-ordering.md N4).
+    // ORDERING: Release pairs with the next claim's Acquire CAS: this reader's last cursor
+    // store happens before the next owner's, so no writer reads it in place of theirs
+    // (`loom_registry`, claim after a detach). Also pairs with the writer's Acquire owner
+    // load in `scan` (the reader's last copies happen before the stores of a writer that sees
+    // the record free), which only load buffering would need (memory-ordering.md N4).
     let _ = rec[word::OWNER].compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed);
 }
 
@@ -273,9 +274,11 @@ pub(crate) fn reclaim(view: &View<'_>, index: usize, owner: u64) -> bool {
         return false;
     };
     let owner_word = &rec[word::OWNER];
-    // ORDERING: Release, as `release` (for the next claim's Acquire): the dead owner's stores
-    // were made before its process ended.
-    // not modelled: dead processes (memory-ordering.md N6).
+    // ORDERING: Release pairs with the next claim's Acquire CAS, as `release`'s: the dead
+    // owner's stores happen before the caller learned its process ended (the kernel), so
+    // before this, and so before the next owner's stores: no writer reads the dead owner's
+    // last cursor in place of the new one's (`loom_registry`, claim racing a dead reader's
+    // reclaim).
     let freed = owner_word.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
     freed.is_ok()
 }

@@ -466,10 +466,12 @@ impl WriterCore {
         slot.word(sw::TYPES).store(types, Ordering::Relaxed);
         slot.word(sw::FLAGS_CRC)
             .store(pack(msg.flags, crc), Ordering::Relaxed);
-        // ORDERING: Release pairs with the fence(Acquire) after the reader's stamp load on its
-        // mismatch path; readers learn of `id` from the commit store in `commit`.
-        // not modelled: redundant (memory-ordering.md N2).
-        slot.stamp().store(id, Ordering::Release);
+        // ORDERING: Relaxed: readers learn of `id` from the Release commit store in `commit`
+        // and the fence(Acquire) after their load of it; a reader that finds `id` where it
+        // wanted an older one synchronises, through its mismatch fence(Acquire), with the
+        // fence(Release) that precedes every put of a reused slot (`retire`, `format`,
+        // `recover`), which is what its next loads need (memory-ordering.md N2).
+        slot.stamp().store(id, Ordering::Relaxed);
         self.next_id = id + 1;
         self.write_pos = end;
         Ok(id)
@@ -794,8 +796,11 @@ fn clear_stale_stamps(view: &View<'_>, layout: &Layout, kept: &Kept) -> u64 {
         let stamp = slot.stamp().load(Ordering::Relaxed);
         let live = stamp >= kept.oldest && stamp <= kept.youngest && stamp % s == index as u64;
         if stamp != STAMP_EMPTY && !live {
-            // ORDERING: Release, as in `retire`.
-            // not modelled: redundant (memory-ordering.md N3).
+            // ORDERING: Release pairs with the fence(Acquire) after a reader's stamp load on its
+            // mismatch path: a reader attached before the crash that finds this EMPTY then
+            // loads the dead writer's `oldest_id` (which this writer holds through the lock),
+            // not an older one that would make a retired message look corrupt
+            // (`loom_recovery`, a reader attached before a crash in retire).
             slot.stamp().store(STAMP_EMPTY, Ordering::Release);
             cleared += 1;
         }
