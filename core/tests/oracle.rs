@@ -170,36 +170,14 @@ fn run(slots: u32, buf_words: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     }
                     _ => unreachable!(),
                 };
-                match (exp, got) {
-                    (Expect::Msg(id), Ok((meta, bytes))) => {
-                        o.check(id, &meta, &bytes).map_err(TestCaseError::fail)?;
-                        prop_assert!(id > last_id[r], "ids must strictly increase");
-                        last_id[r] = id;
-                        cursors[r] = id + 1;
-                    }
-                    (Expect::Empty, Err(ReadError::Empty)) => {}
-                    (
-                        Expect::Lagged { missed, resume },
-                        Err(ReadError::Lagged {
-                            missed_count,
-                            resumed_at,
-                        }),
-                    ) => {
-                        prop_assert_eq!(missed_count, missed, "exact missed count");
-                        prop_assert_eq!(resumed_at, MessageId(resume));
-                        cursors[r] = resume;
-                    }
-                    (want, got) => {
-                        prop_assert!(
-                            false,
-                            "reader {} at {}: expected {:?}, got {:?}",
-                            r,
-                            cursors[r],
-                            want,
-                            got.map(|(m, _)| m)
-                        );
-                    }
+                let next = o
+                    .check_read(cursors[r], exp, &got)
+                    .map_err(|e| TestCaseError::fail(format!("reader {r}: {e}")))?;
+                if let Ok((meta, _)) = &got {
+                    prop_assert!(meta.id.0 > last_id[r], "ids must strictly increase");
+                    last_id[r] = meta.id.0;
                 }
+                cursors[r] = next;
             }
             Op::Seek(r, kind, x) => {
                 let to = match kind {

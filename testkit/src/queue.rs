@@ -110,6 +110,43 @@ impl QueueOracle {
         start_id(to, self.oldest(), self.youngest())
     }
 
+    /// Checks what a reader at `cursor` got from a read against what the oracle expects
+    /// there (`expect`): the message itself, `Empty`, or `Lagged` with the exact count and
+    /// resume point (invariant 4). Returns the reader's next cursor. A `BufferTooSmall` is
+    /// the caller's to judge (it depends on the buffer it passed).
+    pub fn check_read(
+        &self,
+        cursor: u64,
+        expect: Expect,
+        got: &Result<(MessageMeta, Vec<u8>), fmq_core::ReadError>,
+    ) -> Result<u64, String> {
+        use fmq_core::ReadError;
+        match (expect, got) {
+            (Expect::Msg(id), Ok((meta, bytes))) => {
+                self.check(id, meta, bytes)?;
+                Ok(id + 1)
+            }
+            (Expect::Empty, Err(ReadError::Empty)) => Ok(cursor),
+            (
+                Expect::Lagged { missed, resume },
+                Err(ReadError::Lagged {
+                    missed_count,
+                    resumed_at,
+                }),
+            ) if *missed_count == missed
+                && resumed_at.0 == resume
+                && cursor + missed_count == resumed_at.0 =>
+            {
+                Ok(resume)
+            }
+            (expect, got) => Err(format!(
+                "at {cursor}: expected {expect:?}, got {:?} (invariant 4: exact missed count \
+                 and resume point)",
+                got.as_ref().map(|(m, _)| m)
+            )),
+        }
+    }
+
     /// Checks that `meta` and `bytes` are exactly present message `id` (invariant 2): id,
     /// payload, type, subtype, time, length, raw length, no flags.
     pub fn check(&self, id: u64, meta: &MessageMeta, bytes: &[u8]) -> Result<(), String> {

@@ -136,32 +136,16 @@ impl<'r> Ops<'r> {
                 assert!(needed > small, "BufferTooSmall only if it is");
                 assert_eq!(t.reader.position(), MessageId(id), "nothing consumed");
             }
-            (Expect::Msg(id), Ok((meta, bytes))) => {
-                if let Err(e) = self.o.check(id, &meta, &bytes) {
-                    panic!("read: {e}");
+            (exp, got) => match self.o.check_read(t.cursor, exp, &got) {
+                Ok(next) => {
+                    if let Ok((meta, _)) = &got {
+                        assert!(meta.id.0 > t.last, "invariant 4: ids strictly increase");
+                        t.last = meta.id.0;
+                    }
+                    t.cursor = next;
                 }
-                assert!(id > t.last, "invariant 4: ids strictly increase");
-                t.last = id;
-                t.cursor = id + 1;
-            }
-            (Expect::Empty, Err(ReadError::Empty)) => {}
-            (
-                Expect::Lagged { missed, resume },
-                Err(ReadError::Lagged {
-                    missed_count,
-                    resumed_at,
-                }),
-            ) => {
-                assert_eq!(missed_count, missed, "invariant 4: exact missed count");
-                assert_eq!(resumed_at, MessageId(resume), "invariant 4: resume point");
-                assert_eq!(t.cursor + missed_count, resumed_at.0);
-                t.cursor = resume;
-            }
-            (exp, got) => panic!(
-                "reader {r} at {}: expected {exp:?}, got {:?}",
-                t.cursor,
-                got.map(|(m, _)| m)
-            ),
+                Err(e) => panic!("reader {r}: {e}"),
+            },
         }
     }
 
