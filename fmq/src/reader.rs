@@ -376,12 +376,13 @@ impl Reader {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<Option<(MessageMeta, bool)>, ReadError> {
-        let start = Instant::now();
-        let spin_until = start.checked_add(self.opts.wait.spin_for);
+        // A message that is there already costs no clock read: the spin window starts at the
+        // first miss.
+        if let Some(got) = self.next()? {
+            return Ok(Some(got));
+        }
+        let spin_until = Instant::now().checked_add(self.opts.wait.spin_for);
         loop {
-            if let Some(got) = self.next()? {
-                return Ok(Some(got));
-            }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 self.core.region().check()?;
@@ -393,6 +394,9 @@ impl Reader {
             }
             let left = deadline.map_or(Duration::MAX, |d| d - now);
             self.wait_once(spin_until.map_or(true, |s| now < s), left);
+            if let Some(got) = self.next()? {
+                return Ok(Some(got));
+            }
         }
     }
 
