@@ -223,3 +223,66 @@ fn is_code(line: &str) -> bool {
     let t = line.trim_start();
     !t.is_empty() && !t.starts_with("//")
 }
+
+/// Calls of the file layer (names, descriptors, locks, mappings, process identity) that fmq
+/// makes only through its facade `fmq/src/sys.rs`, so the simulator can put a simulated file
+/// system under the same code (`sim/src/fs/`).
+const FILE_LAYER_CALLS: &[&str] = &[
+    "std::fs",
+    "memmap2",
+    "MmapRaw",
+    "FileExt",
+    "MetadataExt",
+    "std::process::id",
+    "env::current_dir",
+    "libc::flock",
+    "libc::fcntl",
+    "libc::open",
+    "libc::linkat",
+    "libc::kill",
+    "libc::posix_fallocate",
+    "libc::statvfs",
+    "libc::getrlimit",
+];
+
+/// The lines of `text` outside `#[cfg(test)]` modules (those run only on the real system).
+fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut in_test = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            in_test = true;
+        }
+        if !in_test && is_code(line) {
+            out.push((i + 1, line));
+        }
+    }
+    out
+}
+
+#[test]
+fn fmq_reaches_the_file_layer_only_through_its_sys_facade() {
+    let mut offenders = Vec::new();
+    for (path, text) in sources_of(&["fmq"]) {
+        if path.ends_with("sys.rs") {
+            continue;
+        }
+        for (n, line) in non_test_lines(&text) {
+            let code = line.split("//").next().unwrap_or("");
+            if let Some(call) = FILE_LAYER_CALLS.iter().find(|c| code.contains(*c)) {
+                offenders.push(format!("{}:{n}: {call}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "go through fmq/src/sys.rs instead:\n{}",
+        offenders.join("\n")
+    );
+    // The rule sees what it must: the facade itself is full of these calls.
+    let sys =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fmq/src/sys.rs"))
+            .unwrap();
+    let seen = FILE_LAYER_CALLS.iter().filter(|c| sys.contains(*c)).count();
+    assert!(seen >= 10, "the facade uses {seen} of the listed calls");
+}

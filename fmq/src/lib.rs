@@ -89,6 +89,9 @@ mod path;
 mod queue;
 mod reader;
 mod safepath;
+#[cfg(fmq_sim)]
+mod sim_os;
+mod sys;
 mod wait;
 mod writer;
 
@@ -115,6 +118,14 @@ pub use writer::{now_ns, CreateOptions, DropReason, DroppedReader, Writer, Write
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The simulated operating system's interface (`--cfg fmq_sim` only): the simulator
+/// (`sim/`) installs one, and fmq's file layer (`sys.rs`) calls it; not part of the API.
+#[cfg(fmq_sim)]
+#[doc(hidden)]
+pub mod __sim {
+    pub use crate::sim_os::{install, Fd, Kind, LockQuery, Meta, Os};
+}
 
 /// Hooks for fmq's own tests (fault injection in `create`); not part of the API.
 #[doc(hidden)]

@@ -21,15 +21,12 @@
 //! `FALSE`/`0` off, `TRUE`/`1` on, `BEST_EFFORT` on but tolerant of file systems without
 //! locks (`ENOSYS`, `ENOLCK`, `EOPNOTSUPP`).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::OpenError;
 use crate::path::QueuePath;
 use crate::safepath;
+use crate::sys::{self, File, LockQuery};
 
 /// Whether writers take the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -106,26 +103,21 @@ impl WriterLock {
         }
         let dir = queue.lock_dir();
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| OpenError::io("create directory", dir, e))?;
+            sys::create_dir_all(dir).map_err(|e| OpenError::io("create directory", dir, e))?;
         }
         let queue_owner = crate::queue::data_owner(queue);
         for _ in 0..LOCK_ATTEMPTS {
-            let (mut file, created) = open_lock_file(&path, mode)?;
+            let (file, created) = open_lock_file(&path, mode)?;
             if !created {
                 check_lock_file(&path, &file, queue_owner)?;
             }
             test_delay("FMQ_TEST_DELAY_BEFORE_FLOCK_MS");
-            // SAFETY:
-            // 1. `file` is an open descriptor owned by this function for the whole call.
-            // 2. flock takes no pointers.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
+            if let Err(err) = file.flock_exclusive() {
                 match err.raw_os_error() {
                     Some(libc::EWOULDBLOCK) => {
                         return Err(OpenError::Locked {
                             queue: queue.spec().to_string(),
-                            pid: read_pid(&mut file),
+                            pid: read_pid(&file),
                         })
                     }
                     Some(libc::ENOSYS | libc::ENOLCK | libc::EOPNOTSUPP)
@@ -144,8 +136,8 @@ impl WriterLock {
             let held = file
                 .metadata()
                 .map_err(|e| OpenError::io("stat", &path, e))?;
-            match std::fs::symlink_metadata(&path) {
-                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+            match sys::symlink_metadata(&path) {
+                Ok(now) if now.dev == held.dev && now.ino == held.ino => {
                     return Ok(WriterLock {
                         file: Some(file),
                         path,
@@ -166,14 +158,13 @@ impl WriterLock {
     /// Writes this process's pid into the lock file (for "already open for writing by pid
     /// N"), once the caller knows the queue's files are fmq's.
     pub fn write_pid(&mut self) -> Result<(), OpenError> {
-        let Some(file) = self.file.as_mut() else {
+        let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
-        let pid = std::process::id();
+        let pid = sys::pid();
         let written = file
             .set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(format!("{pid}\n").as_bytes()));
+            .and_then(|()| file.write_all_at(format!("{pid}\n").as_bytes(), 0));
         written.map_err(|e| OpenError::io("write lock file", &self.path, e))
     }
 
@@ -182,14 +173,14 @@ impl WriterLock {
     /// safe: every taker re-checks the name after locking.
     pub fn discard(self) {
         if self.created && self.file.is_some() {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = sys::remove_file(&self.path);
         }
     }
 
     /// Removes the lock file while holding it (`fmq remove`).
     pub fn unlink(self) -> std::io::Result<()> {
         if self.file.is_some() {
-            match std::fs::remove_file(&self.path) {
+            match sys::remove_file(&self.path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
@@ -215,7 +206,7 @@ impl WriterLock {
 fn test_delay(name: &str) {
     if cfg!(debug_assertions) {
         if let Some(ms) = std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok()) {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
+            sys::sleep(std::time::Duration::from_millis(ms));
         }
     }
 }
@@ -234,29 +225,29 @@ fn open_lock_file(path: &Path, mode: u32) -> Result<(File, bool), OpenError> {
     }
 }
 
-/// A pre-existing lock file must be a regular file of at most 32 bytes holding nothing or a
-/// pid, owned by this user, by the queue's owner or by root: anything else is not fmq's to
+/// A pre-existing lock file must be a regular file of at most 32 bytes holding nothing, a
+/// pid, or NUL bytes (a power loss can leave the length of a pid written but not its bytes:
+/// the pid is written without an `fsync`, as it is only shown to people; the file simulator
+/// found it, `docs/testing.md`), owned by this user, by the queue's owner or by root: anything else is not fmq's to
 /// truncate, and a lock file another user planted must not block or fool this writer.
 fn check_lock_file(path: &Path, file: &File, queue_owner: Option<u32>) -> Result<(), OpenError> {
     let meta = file
         .metadata()
         .map_err(|e| OpenError::io("stat", path, e))?;
-    let owner = meta.uid();
+    let owner = meta.uid;
     if owner != safepath::euid() && owner != 0 && Some(owner) != queue_owner {
         return Err(OpenError::ForeignOwner {
             file: path.into(),
             owner_uid: owner,
         });
     }
-    if !meta.is_file() || meta.len() > 32 {
+    if !meta.is_file() || meta.len > 32 {
         return Err(OpenError::NotALockFile { file: path.into() });
     }
-    let mut s = String::new();
-    let mut f = file;
-    if f.read_to_string(&mut s).is_err() {
+    let Some(s) = read_small(file) else {
         return Err(OpenError::NotALockFile { file: path.into() });
-    }
-    let t = s.trim();
+    };
+    let t = lock_text(&s);
     if !t.is_empty() && t.parse::<u32>().is_err() {
         return Err(OpenError::NotALockFile { file: path.into() });
     }
@@ -285,43 +276,12 @@ pub(crate) enum Token {
     Unknown,
 }
 
-fn ofd_lock(
-    file: &File,
-    cmd: libc::c_int,
-    kind: libc::c_short,
-    offset: u64,
-) -> std::io::Result<libc::flock> {
-    // SAFETY:
-    // 1. `flock` is a plain C struct for which all-zero bytes are a valid value (l_pid must
-    //    be 0 for the OFD commands).
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = offset as libc::off_t;
-    fl.l_len = 1;
-    // SAFETY:
-    // 1. `file` is an open descriptor for the whole call.
-    // 2. `fl` is a valid, initialised `struct flock` that fcntl may read and (for
-    //    F_OFD_GETLK) write; it outlives the call.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
-    if rc == 0 {
-        Ok(fl)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// Takes the token at `offset` on `file` without waiting: `Ok(true)` taken, `Ok(false)`
 /// held by another open file description (a live process). Tokens are OFD locks: the
 /// kernel drops them when the process dies, whatever pid namespace it lives in.
 pub(crate) fn take_token(file: &File, offset: u64) -> std::io::Result<bool> {
-    match ofd_lock(
-        file,
-        libc::F_OFD_SETLK,
-        libc::F_WRLCK as libc::c_short,
-        offset,
-    ) {
-        Ok(_) => Ok(true),
+    match file.ofd_lock_byte(offset) {
+        Ok(()) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
         Err(e) => Err(e),
     }
@@ -329,52 +289,49 @@ pub(crate) fn take_token(file: &File, offset: u64) -> std::io::Result<bool> {
 
 /// Gives up the token at `offset`.
 pub(crate) fn release_token(file: &File, offset: u64) {
-    let _ = ofd_lock(
-        file,
-        libc::F_OFD_SETLK,
-        libc::F_UNLCK as libc::c_short,
-        offset,
-    );
+    let _ = file.ofd_unlock_byte(offset);
 }
 
 /// Whether another open file description holds the token at `offset` of `file`.
 pub(crate) fn token_state(file: &File, offset: u64) -> Token {
-    match ofd_lock(
-        file,
-        libc::F_OFD_GETLK,
-        libc::F_WRLCK as libc::c_short,
-        offset,
-    ) {
-        Ok(fl) if fl.l_type == libc::F_UNLCK as libc::c_short => Token::Free,
-        Ok(_) => Token::Held,
+    match file.ofd_query_byte(offset) {
+        Ok(LockQuery::Free) => Token::Free,
+        Ok(LockQuery::Held) => Token::Held,
         Err(_) => Token::Unknown,
     }
 }
 
-fn read_pid(file: &mut File) -> Option<u32> {
-    let mut s = String::new();
-    file.seek(SeekFrom::Start(0)).ok()?;
-    file.take(32).read_to_string(&mut s).ok()?;
-    s.trim().parse().ok()
+/// The first (at most 32) bytes of a small file, as text.
+fn read_small(file: &File) -> Option<String> {
+    let mut bytes = [0u8; 32];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    String::from_utf8(bytes[..got].to_vec()).ok()
+}
+
+/// A lock file's text without the white space and NUL bytes around it.
+fn lock_text(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+}
+
+fn read_pid(file: &File) -> Option<u32> {
+    lock_text(&read_small(file)?).parse().ok()
 }
 
 /// The pid written in a queue's lock file (the last writer's), if any.
 pub fn lock_file_pid(queue: &QueuePath) -> Option<u32> {
-    let mut file = safepath::open(queue.lock_path(), libc::O_RDONLY | libc::O_NONBLOCK, 0).ok()?;
-    read_pid(&mut file)
+    let file = safepath::open(queue.lock_path(), libc::O_RDONLY | libc::O_NONBLOCK, 0).ok()?;
+    read_pid(&file)
 }
 
 /// Whether a process with this pid exists (signal 0; `EPERM` means it exists).
 pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY:
-    // 1. kill with signal 0 sends nothing: it only checks that the pid exists.
-    // 2. pid is positive, so it names one process, not a group.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    sys::pid_alive(pid)
 }

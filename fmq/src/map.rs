@@ -1,7 +1,7 @@
 //! Memory-mapped regions: where file and shared-memory bytes become `&[AtomicU64]`.
 //!
-//! This module and `wait.rs` hold the fmq crate's `unsafe` (see `docs/safety.md`). A
-//! [`MappedRegion`] maps a queue's files with `MAP_SHARED` and hands the protocol its two
+//! The mapping itself is `sys::Map` (`sys.rs`, with `wait.rs` the home of the crate's
+//! `unsafe`, see `docs/safety.md`). A [`MappedRegion`] maps a queue's files with `MAP_SHARED` and hands the protocol its two
 //! parts as slices of `AtomicU64`: every access to the shared bytes, in every process, is then
 //! an 8-byte atomic, so there is no data race (DESIGN invariant 3).
 //!
@@ -21,18 +21,14 @@
 //! the files by rename), readers re-check sizes whenever they wait ([`MappedRegion::check`]),
 //! and the CLI turns a stray SIGBUS into a one-line error (`crate::install_sigbus_guard`).
 
-use std::ffi::CString;
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use fmq_core::header::{word as hw, Header, MAGIC};
 use fmq_core::slot::SLOT_SIZE_BYTES;
 use fmq_core::sync::{AtomicU64, Ordering};
 use fmq_core::{FlushStep, Region};
-use memmap2::{MmapOptions, MmapRaw};
+
+use crate::sys::{self, words, File, Map};
 
 use crate::error::{CreateError, OpenError, ReadError};
 use crate::path::{Backend, QueuePath};
@@ -53,7 +49,7 @@ struct Mapped {
     /// "Re-creating a queue").
     also: Option<PathBuf>,
     file: File,
-    map: MmapRaw,
+    map: Map,
     dev: u64,
     ino: u64,
 }
@@ -112,7 +108,7 @@ fn map_file(
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
         ));
     }
-    let len = meta.len();
+    let len = meta.len;
     if len == 0 {
         return Err(OpenError::EmptyFile { file: path.into() });
     }
@@ -132,23 +128,13 @@ fn map_file(
         len,
         needed: usize::MAX as u64,
     })?;
-    let opts = {
-        let mut o = MmapOptions::new();
-        o.len(len_usize);
-        o
-    };
-    let map = if writable {
-        opts.map_raw(&file)
-    } else {
-        opts.map_raw_read_only(&file)
-    }
-    .map_err(|e| OpenError::io("map", path, e))?;
+    let map = Map::new(&file, len_usize, writable).map_err(|e| OpenError::io("map", path, e))?;
     Ok(Mapped {
         path: path.into(),
         also: None,
         file,
-        dev: meta.dev(),
-        ino: meta.ino(),
+        dev: meta.dev,
+        ino: meta.ino,
         map,
     })
 }
@@ -197,26 +183,6 @@ fn sizes_from_line0(words: &[u64]) -> Option<(u64, u64)> {
         .and_then(|l| l.with_readers_max(readers_max))
         .ok()?;
     Some((layout.stat_size_bytes(), layout.buf_size_bytes()))
-}
-
-/// The words of `map` from byte `offset`, `words` long. The caller has checked
-/// `offset % 64 == 0` and `offset + 8 * words <= map.len()`.
-fn words(map: &MmapRaw, offset: usize, words: usize) -> &[AtomicU64] {
-    assert!(offset % 64 == 0 && offset + words * 8 <= map.len());
-    let ptr = map.as_ptr().wrapping_add(offset).cast::<AtomicU64>();
-    // SAFETY:
-    // 1. Alignment: mmap returns a page-aligned address and `offset` is a multiple of 64 (the
-    //    assert above), so `ptr` is aligned for `AtomicU64` (8).
-    // 2. Bounds: `offset + 8 * words <= map.len()` (the assert), so the slice lies inside the
-    //    mapping, which `map` keeps alive for as long as the returned borrow of `map` lives
-    //    (a `MappedRegion` never unmaps or remaps while borrowed).
-    // 3. Validity: `AtomicU64` has the size and alignment of `u64` and every bit pattern is a
-    //    valid value; it has interior mutability, so a shared slice over memory that other
-    //    processes change is sound as long as every access is atomic, which the protocol
-    //    guarantees in every process (DESIGN invariant 3).
-    // 4. Read-only mappings are only loaded from: fmq's readers never store to them (the
-    //    wake flag is set only when the region is writable).
-    unsafe { std::slice::from_raw_parts(ptr, words) }
 }
 
 impl Region for MappedRegion {
@@ -304,12 +270,15 @@ impl MappedRegion {
     pub fn open_settled(
         open: impl Fn() -> Result<MappedRegion, OpenError>,
     ) -> Result<MappedRegion, OpenError> {
-        let start = std::time::Instant::now();
+        let start = sys::monotonic_ns();
+        let settle_ns = SETTLE_TIMEOUT.as_nanos() as u64;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
             match open() {
-                Err(OpenError::MismatchedFiles { .. }) if start.elapsed() < SETTLE_TIMEOUT => {
-                    std::thread::sleep(pause);
+                Err(OpenError::MismatchedFiles { .. })
+                    if sys::monotonic_ns().saturating_sub(start) < settle_ns =>
+                {
+                    sys::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(20));
                 }
                 other => return other,
@@ -457,8 +426,23 @@ impl MappedRegion {
     /// `.buf` is hard-linked to its backup name `.NAME.buf.<generation>`, the new `.buf` is
     /// renamed into place (readers of the old `.stat` now use the backup), then the new
     /// `.stat`, then the backup is removed. A failed `.stat` rename puts the old `.buf`
-    /// back. The caller holds the writer lock.
-    pub(crate) fn publish(&self, queue: &QueuePath, mut new: NewFiles) -> Result<(), OpenError> {
+    /// back. The caller holds the writer lock and, when `replacing`, the old queue's writer
+    /// token (no writer lives on it, none can start, no other creator can replace it).
+    ///
+    /// Without an old queue (`replacing` false) nothing is ever replaced, whatever the lock
+    /// file does (a removed lock file lets two creators past it; the file simulator found
+    /// them both succeeding, the second silently replacing the first's live queue): the new
+    /// segment or `.stat` is *linked* into place, which fails if the name exists
+    /// ([`CreateError::AlreadyExists`]); a pair's `.buf` goes first to its backup name
+    /// `.NAME.buf.<generation>`, which readers and `repair` already follow from a `.stat` of
+    /// that generation, and is renamed to `.buf` once the `.stat` is in place.
+    pub(crate) fn publish(
+        &self,
+        queue: &QueuePath,
+        mut new: NewFiles,
+        replacing: bool,
+        generation: u64,
+    ) -> Result<(), CreateError> {
         for (m, f) in self.maps.iter().zip(&new.files) {
             m.map
                 .flush()
@@ -470,16 +454,49 @@ impl MappedRegion {
             f.name()?;
         }
         crash_after(CreateStep::Named);
-        match queue.backend() {
-            Backend::SharedMemory { .. } => {
+        match (queue.backend(), replacing) {
+            (Backend::SharedMemory { .. }, true) => {
                 step(CreateStep::BufRenamed)?;
                 new.files[0].rename()?;
                 crash_after(CreateStep::BufRenamed);
             }
-            Backend::File { stat, buf } => replace_pair(stat, buf, &mut new)?,
+            (Backend::SharedMemory { segment }, false) => {
+                step(CreateStep::BufRenamed)?;
+                new.files[0]
+                    .link_to(segment)
+                    .map_err(|e| link_error(queue, segment, e))?;
+                crash_after(CreateStep::BufRenamed);
+            }
+            (Backend::File { stat, buf }, true) => replace_pair(stat, buf, &mut new)?,
+            (Backend::File { stat, buf }, false) => {
+                let backup = backup_path(buf, generation);
+                step(CreateStep::BufRenamed)?;
+                new.files[1]
+                    .link_to(&backup)
+                    .map_err(|e| OpenError::io("link", &backup, e))?;
+                crash_after(CreateStep::BufRenamed);
+                let linked = step(CreateStep::StatRenamed)
+                    .map_err(CreateError::from)
+                    .and_then(|()| {
+                        new.files[0]
+                            .link_to(stat)
+                            .map_err(|e| link_error(queue, stat, e))
+                    });
+                if let Err(e) = linked {
+                    let _ = sys::remove_file(&backup);
+                    return Err(e);
+                }
+                crash_after(CreateStep::StatRenamed);
+                // The `.stat` names this generation: from here its `.buf` is found under the
+                // backup name, and a failure leaves it there for the next writer's repair.
+                if step(CreateStep::BackupRemoved).is_ok() {
+                    let _ = sys::rename(&backup, buf);
+                }
+                crash_after(CreateStep::BackupRemoved);
+            }
         }
         if let Some(dir) = new.files.first().map(|f| f.dir.clone()) {
-            sync_dir(&dir);
+            sys::sync_dir(&dir);
         }
         Ok(())
     }
@@ -506,6 +523,12 @@ impl MappedRegion {
         &self.maps[0].file
     }
 
+    /// The inode of the first data file.
+    #[cfg(fmq_sim)]
+    pub(crate) fn data_ino(&self) -> u64 {
+        self.maps[0].ino
+    }
+
     /// Whether the mapping is writable.
     pub fn is_writable(&self) -> bool {
         self.writable
@@ -522,7 +545,7 @@ impl MappedRegion {
     pub fn check(&self) -> Result<(), ReadError> {
         for m in &self.maps {
             let same = |p: &Path| {
-                std::fs::symlink_metadata(p).map(|meta| meta.dev() == m.dev && meta.ino() == m.ino)
+                sys::symlink_metadata(p).map(|meta| meta.dev == m.dev && meta.ino == m.ino)
             };
             match same(&m.path) {
                 Ok(true) => {}
@@ -532,7 +555,7 @@ impl MappedRegion {
                 Err(_) => return Err(ReadError::Removed),
                 Ok(false) => return Err(ReadError::Replaced),
             }
-            let len = m.file.metadata().map(|meta| meta.len()).unwrap_or(0);
+            let len = m.file.metadata().map(|meta| meta.len).unwrap_or(0);
             if len < m.map.len() as u64 {
                 return Err(ReadError::Truncated {
                     file: m.path.clone(),
@@ -563,11 +586,17 @@ fn open_buf(
     stat_generation: Option<u64>,
     writable: bool,
 ) -> Result<(File, Option<PathBuf>), OpenError> {
-    let file = open_file(buf, writable)?;
+    let file = open_file(buf, writable);
     let Some(g) = stat_generation else {
-        return Ok((file, None));
+        return Ok((file?, None));
     };
-    if buf_generation_of(&file).is_some_and(|bg| bg != g) {
+    // Another generation's `.buf`, or none yet (a create links the `.stat` before it renames
+    // the `.buf` from its backup name into place).
+    let missing = matches!(&file, Err(OpenError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound);
+    let other = file
+        .as_ref()
+        .is_ok_and(|f| buf_generation_of(f).is_some_and(|bg| bg != g));
+    if missing || other {
         let backup = backup_path(buf, g);
         if let Ok(b) = open_file(&backup, writable) {
             if buf_generation_of(&b) == Some(g) {
@@ -575,7 +604,22 @@ fn open_buf(
             }
         }
     }
-    Ok((file, None))
+    Ok((file?, None))
+}
+
+/// The highest generation the queue's files name now (its header's, a `.buf`'s, a backup's
+/// is not counted: `repair` has put it back first), if any: a re-creation's generation goes
+/// above it even when the wall clock stepped back since the old queue was made.
+pub(crate) fn current_generation(queue: &QueuePath) -> Option<u64> {
+    let stat_generation =
+        |path: &Path| open_for_inspection(path).and_then(|f| stat_generation_of(&f));
+    match queue.backend() {
+        Backend::File { stat, buf } => {
+            let buf_generation = open_for_inspection(buf).and_then(|f| buf_generation_of(&f));
+            stat_generation(stat).max(buf_generation)
+        }
+        Backend::SharedMemory { segment } => stat_generation(segment),
+    }
 }
 
 /// The generation a `.buf` file's header names, if it has fmq's buffer magic.
@@ -602,6 +646,27 @@ fn backup_path(buf: &Path, generation: u64) -> PathBuf {
     dir_of(buf).join(format!(".{name}.{generation}"))
 }
 
+/// A failed link into place: a name that exists now means another creator got there first.
+fn link_error(queue: &QueuePath, to: &Path, e: std::io::Error) -> CreateError {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CreateError::AlreadyExists {
+            queue: queue.spec().into(),
+        },
+        _ => OpenError::io("link", to, e).into(),
+    }
+}
+
+/// Makes the names of the queue's data files durable (`fsync` of their directory): a
+/// writer that recovers a queue whose creator died between its renames and its own
+/// directory sync would otherwise flush messages into files that a power loss can take away
+/// whole (found by the file-layer simulator, `docs/testing.md`). A no-op for a segment in
+/// shared memory, which no power loss keeps anyway.
+pub(crate) fn sync_names(queue: &QueuePath) {
+    if let Backend::File { stat, .. } = queue.backend() {
+        sys::sync_dir(dir_of(stat));
+    }
+}
+
 /// The directory holding `path` (`.` for a bare name).
 fn dir_of(path: &Path) -> &Path {
     match path.parent() {
@@ -612,81 +677,9 @@ fn dir_of(path: &Path) -> &Path {
 
 /// A fresh unpredictable name `.FILE.tmp.<128 random bits>` beside `final_path`.
 fn temp_path(final_path: &Path) -> PathBuf {
-    use std::hash::{BuildHasher, Hasher};
-    let mut bits = [0u64; 2];
-    for b in &mut bits {
-        // `RandomState` keys come from the OS's random source, once per thread, and every
-        // new `RandomState` of a thread has different keys: two calls never hash alike.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        *b = h.finish();
-    }
+    let bits = [sys::random_u64(), sys::random_u64()];
     let name = final_path.file_name().unwrap_or_default().to_string_lossy();
     dir_of(final_path).join(format!(".{name}.tmp.{:016x}{:016x}", bits[0], bits[1]))
-}
-
-fn c_path(path: &Path) -> std::io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a path"))
-}
-
-/// Gives the unnamed (`O_TMPFILE`) `file` the name `to`: `linkat` of `/proc/self/fd/N`
-/// with `AT_SYMLINK_FOLLOW` (needs no privilege), else `AT_EMPTY_PATH` (needs
-/// `CAP_DAC_READ_SEARCH`) where `/proc` is not mounted.
-fn link_unnamed(file: &File, to: &Path) -> std::io::Result<()> {
-    let to_c = c_path(to)?;
-    let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(|_| std::io::Error::other("NUL in a /proc path"))?;
-    // SAFETY:
-    // 1. `proc_path` and `to_c` are NUL-terminated strings that live for the whole call.
-    // 2. `AT_FDCWD` is a valid directory descriptor value; `linkat` keeps no pointer.
-    let rc = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            proc_path.as_ptr(),
-            libc::AT_FDCWD,
-            to_c.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::ENOENT) {
-        return Err(err);
-    }
-    let empty = c"";
-    // SAFETY:
-    // 1. `file` owns an open descriptor for the whole call; `empty` and `to_c` are
-    //    NUL-terminated strings that live for the whole call.
-    // 2. `AT_EMPTY_PATH` makes `linkat` use the descriptor itself; it keeps no pointer.
-    let rc = unsafe {
-        libc::linkat(
-            file.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            to_c.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// `fsync` of a directory (best effort: a rename's durability, not its atomicity).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// A data file being created: unnamed (`O_TMPFILE`), or, where the file system refuses
@@ -703,7 +696,7 @@ pub(crate) struct NewFile {
 impl Drop for NewFile {
     fn drop(&mut self) {
         if let Some(p) = self.named.take() {
-            let _ = std::fs::remove_file(p);
+            let _ = sys::remove_file(&p);
         }
     }
 }
@@ -719,7 +712,7 @@ impl NewFile {
         mode: u32,
     ) -> Result<NewFile, CreateError> {
         let dir = dir_of(final_path).to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| OpenError::io("create directory", &dir, e))?;
+        sys::create_dir_all(&dir).map_err(|e| OpenError::io("create directory", &dir, e))?;
         // Through `safepath::open`: no symbolic link in the (resolved) directory can
         // redirect the new file.
         let unnamed = crate::safepath::open(&dir, libc::O_RDWR | libc::O_TMPFILE, mode);
@@ -749,7 +742,7 @@ impl NewFile {
             }
             Err(e) => return Err(OpenError::io("create a file in", &dir, e).into()),
         };
-        if let Err(e) = reserve(&new.file, len) {
+        if let Err(e) = new.file.reserve(len) {
             let dir = new.dir.clone();
             drop(new); // frees what was reserved before `free` is measured
             return Err(space_error(queue, &dir, final_path, needed, len, e));
@@ -765,7 +758,7 @@ impl NewFile {
         let mut tries = 0;
         loop {
             let tmp = temp_path(&self.final_path);
-            match link_unnamed(&self.file, &tmp) {
+            match self.file.link_unnamed(&tmp) {
                 Ok(()) => {
                     self.named = Some(tmp);
                     return Ok(());
@@ -778,6 +771,15 @@ impl NewFile {
         }
     }
 
+    /// Links the file (it has its temporary name) to `to`, failing if `to` exists; the
+    /// temporary name goes when this is dropped.
+    fn link_to(&mut self, to: &Path) -> std::io::Result<()> {
+        let Some(tmp) = self.named.as_ref() else {
+            return Err(std::io::Error::other("the new file has no name"));
+        };
+        sys::hard_link(tmp, to)
+    }
+
     /// Renames the file into place; from then on it is the queue's, not ours to unlink.
     fn rename(&mut self) -> Result<(), OpenError> {
         let Some(tmp) = self.named.as_ref() else {
@@ -787,7 +789,7 @@ impl NewFile {
                 std::io::Error::other("the new file has no name"),
             ));
         };
-        std::fs::rename(tmp, &self.final_path).map_err(|e| OpenError::io("rename", tmp, e))?;
+        sys::rename(tmp, &self.final_path).map_err(|e| OpenError::io("rename", tmp, e))?;
         self.named = None;
         Ok(())
     }
@@ -799,40 +801,11 @@ pub(crate) struct NewFiles {
     files: Vec<NewFile>,
 }
 
-/// Reserves `len` bytes of `file`: `posix_fallocate`, else (a file system without it) the
-/// length, then one byte written per page with `pwrite` (never through a mapping, so a full
-/// file system is an error here, not a SIGBUS later).
-fn reserve(file: &File, len: u64) -> std::io::Result<()> {
-    let off_len =
-        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
-    // SAFETY:
-    // 1. `file` owns an open descriptor for the whole call.
-    // 2. posix_fallocate takes no pointers and returns its error instead of setting errno.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, off_len) };
-    match rc {
-        0 => Ok(()),
-        libc::EOPNOTSUPP | libc::EINVAL => {
-            file.set_len(len)?;
-            const PAGE: u64 = 4096;
-            let mut at = 0;
-            while at < len {
-                file.write_all_at(&[0], at)?;
-                at += PAGE;
-            }
-            if len > 0 {
-                file.write_all_at(&[0], len - 1)?;
-            }
-            Ok(())
-        }
-        e => Err(std::io::Error::from_raw_os_error(e)),
-    }
-}
-
 /// Free bytes for files in `dir` or its nearest existing ancestor (`statvfs`: available
 /// blocks times the fragment size).
 fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let mut at = dir;
-    while std::fs::symlink_metadata(at).is_err() {
+    while sys::symlink_metadata(at).is_err() {
         match at.parent() {
             Some(p) if !p.as_os_str().is_empty() => at = p,
             _ => {
@@ -841,30 +814,12 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
             }
         }
     }
-    let c = c_path(at)?;
-    // SAFETY:
-    // 1. `statvfs` is a plain C struct for which all-zero bytes are a valid value.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY:
-    // 1. `c` is a NUL-terminated path and `st` a valid, writable `statvfs`, both alive for
-    //    the whole call; statvfs keeps neither pointer.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    sys::free_bytes(at)
 }
 
 /// The process's file size limit (`RLIMIT_FSIZE`, `ulimit -f`), if any.
 fn file_size_limit() -> Option<u64> {
-    // SAFETY:
-    // 1. `rlimit` is a plain C struct for which all-zero bytes are a valid value.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY:
-    // 1. `lim` is a valid, writable `rlimit` alive for the whole call; getrlimit keeps no
-    //    pointer.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) };
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+    sys::file_size_limit()
 }
 
 /// Where a queue's data files go, and their sizes: (path, bytes).
@@ -954,8 +909,8 @@ fn replace_pair(stat: &Path, buf: &Path, new: &mut NewFiles) -> Result<(), OpenE
         Some(g) => {
             step(CreateStep::BackedUp)?;
             let b = backup_path(buf, g);
-            let _ = std::fs::remove_file(&b);
-            std::fs::hard_link(buf, &b).map_err(|e| OpenError::io("back up", buf, e))?;
+            let _ = sys::remove_file(&b);
+            sys::hard_link(buf, &b).map_err(|e| OpenError::io("back up", buf, e))?;
             crash_after(CreateStep::BackedUp);
             Some(b)
         }
@@ -963,7 +918,7 @@ fn replace_pair(stat: &Path, buf: &Path, new: &mut NewFiles) -> Result<(), OpenE
     };
     let drop_backup = |b: &Option<PathBuf>| {
         if let Some(b) = b {
-            let _ = std::fs::remove_file(b);
+            let _ = sys::remove_file(b);
         }
     };
     if let Err(e) = step(CreateStep::BufRenamed).and_then(|()| new.files[1].rename()) {
@@ -975,10 +930,10 @@ fn replace_pair(stat: &Path, buf: &Path, new: &mut NewFiles) -> Result<(), OpenE
         // Put the old `.buf` back (one rename), or take the lone new one away.
         match &backup {
             Some(b) => {
-                let _ = std::fs::rename(b, buf);
+                let _ = sys::rename(b, buf);
             }
             None if open_for_inspection(stat).is_none() => {
-                let _ = std::fs::remove_file(buf);
+                let _ = sys::remove_file(buf);
             }
             None => {}
         }
@@ -1005,23 +960,23 @@ pub(crate) fn repair(queue: &QueuePath) {
         if let Some(g) = stat_generation.filter(|g| buf_generation != Some(*g)) {
             let b = backup_path(buf, g);
             if open_for_inspection(&b).and_then(|f| buf_generation_of(&f)) == Some(g) {
-                let _ = std::fs::rename(&b, buf);
+                let _ = sys::rename(&b, buf);
             }
         }
     }
     let Some(first) = files.first() else {
         return;
     };
-    let Ok(entries) = std::fs::read_dir(dir_of(first)) else {
+    let dir = dir_of(first);
+    let Ok(entries) = sys::read_dir(dir) else {
         return;
     };
     let prefixes: Vec<String> = files
         .iter()
         .map(|f| format!(".{}.", f.file_name().unwrap_or_default().to_string_lossy()))
         .collect();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+    for entry in entries {
+        let name = entry.to_string_lossy();
         let leftover = prefixes.iter().any(|p| {
             name.strip_prefix(p.as_str()).is_some_and(|rest| {
                 rest.starts_with("tmp.")
@@ -1029,7 +984,7 @@ pub(crate) fn repair(queue: &QueuePath) {
             })
         });
         if leftover {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = sys::remove_file(&dir.join(&entry));
         }
     }
 }

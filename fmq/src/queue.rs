@@ -19,6 +19,7 @@ use crate::lock::{lock_file_pid, reader_token, token_state, Locking, Token, Writ
 use crate::map::MappedRegion;
 use crate::path::{IntoQueuePath, QueuePath};
 use crate::reader::{writer_status, Reader, ReaderOptions, WriterStatus};
+use crate::sys;
 use crate::wait::WaitStrategy;
 
 /// Whether the queue's data (the `.stat` file or the segment) exists.
@@ -26,7 +27,7 @@ pub(crate) fn exists(queue: &QueuePath) -> bool {
     queue
         .data_files()
         .first()
-        .is_some_and(|f| std::fs::symlink_metadata(f).is_ok())
+        .is_some_and(|f| sys::symlink_metadata(f).is_ok())
 }
 
 /// The hidden name a data file gets while `remove` deletes it: `.NAME.stat.tmp.removed`, a
@@ -38,20 +39,18 @@ fn removed_name(f: &Path) -> PathBuf {
 
 /// The owner of the queue's first data file, if it exists.
 pub(crate) fn data_owner(queue: &QueuePath) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
     let first = queue.data_files().into_iter().next()?;
-    std::fs::symlink_metadata(first).ok().map(|m| m.uid())
+    sys::symlink_metadata(first).ok().map(|m| m.uid)
 }
 
 /// Whether `file` starts with fmq's magic: the header's (a segment, `.stat`) or the buffer
 /// header's (`.buf`). Read with one `pread`, without following a symbolic link. A file this
 /// process cannot open is an error, not "no magic": it may well be a queue.
 pub(crate) fn has_fmq_magic(file: &std::path::Path) -> Result<bool, OpenError> {
-    use std::os::unix::fs::FileExt;
     let f = crate::safepath::open(file, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(|e| OpenError::io("open", file, e))?;
     let mut word = [0u8; 8];
-    if f.read_exact_at(&mut word, 0).is_err() {
+    if f.read_at(&mut word, 0).ok() != Some(8) {
         return Ok(false);
     }
     let word = u64::from_le_bytes(word);
@@ -68,22 +67,21 @@ pub(crate) fn check_is_ours(
     writing: bool,
     destroying: bool,
 ) -> Result<(), OpenError> {
-    use std::os::unix::fs::MetadataExt;
     for f in queue.data_files() {
-        let Ok(meta) = std::fs::symlink_metadata(f) else {
+        let Ok(meta) = sys::symlink_metadata(f) else {
             continue;
         };
-        if meta.file_type().is_symlink() {
+        if meta.is_symlink() {
             return Err(OpenError::Symlink { file: f.into() });
         }
         // An empty file holds nothing to destroy (a create that died before sizing it).
-        if !meta.is_file() || (destroying && meta.len() > 0 && !has_fmq_magic(f)?) {
+        if !meta.is_file() || (destroying && meta.len > 0 && !has_fmq_magic(f)?) {
             return Err(OpenError::NotAQueue { file: f.into() });
         }
-        if writing && meta.uid() != crate::safepath::euid() {
+        if writing && meta.uid != crate::safepath::euid() {
             return Err(OpenError::ForeignOwner {
                 file: f.into(),
-                owner_uid: meta.uid(),
+                owner_uid: meta.uid,
             });
         }
     }
@@ -97,14 +95,65 @@ pub(crate) fn refuse_live_writer(
     region: &MappedRegion,
 ) -> Result<(), OpenError> {
     match writer_status(region) {
-        WriterStatus::Open { pid, alive: true } if pid != std::process::id() => {
-            Err(OpenError::Locked {
-                queue: queue.spec().into(),
-                pid: Some(pid),
-            })
-        }
+        WriterStatus::Open { pid, alive: true } if pid != sys::pid() => Err(OpenError::Locked {
+            queue: queue.spec().into(),
+            pid: Some(pid),
+        }),
         _ => Ok(()),
     }
+}
+
+/// The writer token of a queue's existing data, held by an operation that must know that no
+/// writer lives on the queue and that none starts until it is done (a re-creation, `remove`,
+/// `clear`). Released when dropped.
+pub(crate) struct HeldToken {
+    _file: sys::File,
+}
+
+/// Takes the writer token of the queue's first data file: `Locked` if a writer holds it,
+/// `None` if there is no data file or the file system has no OFD locks (the caller then
+/// falls back on the writer mark). The LockedOpen pattern again: the token must be on the
+/// file the name leads to once it is taken.
+pub(crate) fn hold_writer_token(queue: &QueuePath) -> Result<Option<HeldToken>, OpenError> {
+    let first = queue.data_files()[0];
+    for _ in 0..100 {
+        let file = match crate::safepath::open(first, libc::O_RDWR | libc::O_NONBLOCK, 0) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(OpenError::io("open", first, e)),
+        };
+        match crate::lock::take_token(&file, crate::lock::WRITER_TOKEN) {
+            Ok(true) => {}
+            Ok(false) => {
+                // The token's holder is the writer the mark names; the lock file names the
+                // last writer that locked, which a writer with locking off is not.
+                let pid = MappedRegion::open(queue, false)
+                    .ok()
+                    .and_then(|region| mark_pid(&region))
+                    .or_else(|| crate::lock::lock_file_pid(queue));
+                return Err(OpenError::Locked {
+                    queue: queue.spec().into(),
+                    pid,
+                });
+            }
+            Err(_) => return Ok(None),
+        }
+        let held = file
+            .metadata()
+            .map_err(|e| OpenError::io("stat", first, e))?;
+        match sys::symlink_metadata(first) {
+            Ok(now) if now.dev == held.dev && now.ino == held.ino => {
+                return Ok(Some(HeldToken { _file: file }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => continue,
+        }
+    }
+    Err(OpenError::io(
+        "lock",
+        first,
+        std::io::Error::other("the queue's data kept being replaced while it was locked"),
+    ))
 }
 
 /// The pid the writer mark names, if set.
@@ -197,7 +246,7 @@ pub fn info(queue: impl IntoQueuePath) -> Result<QueueInfo, AdminError> {
     let files = region
         .files()
         .map(|f| {
-            let len = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            let len = sys::symlink_metadata(f).map(|m| m.len).unwrap_or(0);
             (f.to_path_buf(), len)
         })
         .collect();
@@ -443,7 +492,17 @@ pub fn clear(queue: impl IntoQueuePath) -> Result<bool, AdminError> {
     // A writer whose lock file was removed, a writer under another name of the same data,
     // or one that runs with FMQ_USE_FILE_LOCKING=FALSE does not hold our lock: its token,
     // or where there are no tokens its pid, says it is alive, and its mark is not stale.
-    refuse_live_writer(&queue, &region)?;
+    // The token is held while the mark is cleared, so no writer starts in between.
+    let token = match hold_writer_token(&queue) {
+        Ok(t) => t,
+        Err(e) => {
+            lock.discard();
+            return Err(e.into());
+        }
+    };
+    if token.is_none() {
+        refuse_live_writer(&queue, &region)?;
+    }
     let was_set = clear_writer_mark(region.stat_words());
     drop(lock);
     Ok(was_set)
@@ -512,11 +571,16 @@ fn remove_queue(queue: impl IntoQueuePath, live: LiveWriter) -> Result<(), Admin
         Err(OpenError::Locked { .. }) if live == LiveWriter::Ignore => None,
         Err(e) => return Err(e.into()),
     };
+    // A live writer that does not hold this name's lock (its lock file was removed, or it
+    // writes the same data under another name) still holds its token; holding it ourselves
+    // while the files go keeps a writer from starting on them meanwhile.
+    let mut _token = None;
     if live == LiveWriter::Refuse {
-        // A live writer that does not hold this name's lock (its lock file was removed, or
-        // it writes the same data under another name) still holds its token.
-        if let Ok(region) = MappedRegion::open(&queue, false) {
-            refuse_live_writer(&queue, &region)?;
+        _token = hold_writer_token(&queue)?;
+        if _token.is_none() {
+            if let Ok(region) = MappedRegion::open(&queue, false) {
+                refuse_live_writer(&queue, &region)?;
+            }
         }
     }
     delete_files(&queue, lock)
@@ -529,7 +593,7 @@ fn remove_queue(queue: impl IntoQueuePath, live: LiveWriter) -> Result<(), Admin
 fn delete_files(queue: &QueuePath, lock: Option<WriterLock>) -> Result<(), AdminError> {
     let files = queue.data_files();
     let first_hidden = removed_name(files[0]);
-    match std::fs::rename(files[0], &first_hidden) {
+    match sys::rename(files[0], &first_hidden) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(OpenError::io("remove", files[0], e).into()),
@@ -538,7 +602,7 @@ fn delete_files(queue: &QueuePath, lock: Option<WriterLock>) -> Result<(), Admin
     doomed.extend(files[1..].iter().map(|f| f.to_path_buf()));
     let mut left: Option<(PathBuf, std::io::Error)> = None;
     for f in &doomed {
-        match std::fs::remove_file(f) {
+        match sys::remove_file(f) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -554,6 +618,9 @@ fn delete_files(queue: &QueuePath, lock: Option<WriterLock>) -> Result<(), Admin
             left.get_or_insert((path, e));
         }
     }
+    // A remove that returned stays done: without the directory sync a power loss could bring
+    // the queue back, with what its last writer flushed (found by the file-layer simulator).
+    crate::map::sync_names(queue);
     if let Some((file, source)) = left {
         return Err(AdminError::RemoveIncomplete {
             queue: queue.spec().into(),

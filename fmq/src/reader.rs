@@ -472,7 +472,7 @@ impl Reader {
         let mut tokens = true;
         let got = self.core.register_with(
             name.as_bytes(),
-            std::process::id(),
+            crate::sys::pid(),
             monotonic_ns(),
             |index, owner| match take_token(&file, reader_token(index)) {
                 // Free, or its owner is dead: only a dead process gives a token up.
@@ -717,7 +717,7 @@ pub(crate) fn writer_status(region: &MappedRegion) -> WriterStatus {
         let alive = match crate::lock::token_state(region.token_file(), WRITER_TOKEN) {
             Token::Held => true,
             Token::Free => false,
-            Token::Unknown => pid == std::process::id() || pid_alive(pid),
+            Token::Unknown => pid == crate::sys::pid() || pid_alive(pid),
         };
         WriterStatus::Open { pid, alive }
     } else {

@@ -11,13 +11,10 @@
 //! redirecting it. Where `openat2` is missing the final component is still opened with
 //! `O_NOFOLLOW`.
 
-use std::ffi::CString;
-use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+
+use crate::sys;
 
 /// Why a queue directory cannot be used.
 #[derive(Debug)]
@@ -45,9 +42,7 @@ pub enum ResolveError {
 
 /// The effective uid of this process.
 pub(crate) fn euid() -> u32 {
-    // SAFETY:
-    // 1. geteuid takes no arguments, cannot fail and touches no memory of ours.
-    unsafe { libc::geteuid() }
+    sys::euid()
 }
 
 /// Resolves `dir` to an absolute path without symbolic links, following only links that
@@ -62,7 +57,7 @@ pub fn resolve_dir(dir: &Path) -> Result<PathBuf, ResolveError> {
     let start = if start.is_absolute() {
         start
     } else {
-        let cwd = std::env::current_dir().map_err(|source| ResolveError::Io {
+        let cwd = sys::current_dir().map_err(|source| ResolveError::Io {
             path: start.clone(),
             source,
         })?;
@@ -88,7 +83,7 @@ pub fn resolve_dir(dir: &Path) -> Result<PathBuf, ResolveError> {
             resolved = candidate;
             continue;
         }
-        match std::fs::symlink_metadata(&candidate) {
+        match sys::symlink_metadata(&candidate) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 missing = true;
                 resolved = candidate;
@@ -99,18 +94,18 @@ pub fn resolve_dir(dir: &Path) -> Result<PathBuf, ResolveError> {
                     source,
                 })
             }
-            Ok(meta) if meta.file_type().is_symlink() => {
-                if meta.uid() != me && meta.uid() != 0 {
+            Ok(meta) if meta.is_symlink() => {
+                if meta.uid != me && meta.uid != 0 {
                     return Err(ResolveError::UntrustedSymlink {
                         link: candidate,
-                        owner_uid: meta.uid(),
+                        owner_uid: meta.uid,
                     });
                 }
                 links += 1;
                 if links > 40 {
                     return Err(ResolveError::TooManyLinks { dir: start });
                 }
-                let target = std::fs::read_link(&candidate).map_err(|source| ResolveError::Io {
+                let target = sys::read_link(&candidate).map_err(|source| ResolveError::Io {
                     path: candidate.clone(),
                     source,
                 })?;
@@ -139,62 +134,11 @@ fn push_components(todo: &mut Vec<std::ffi::OsString>, path: &Path) {
     todo.extend(parts.into_iter().rev());
 }
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 /// Opens `path` (absolute, from [`resolve_dir`]) with `flags` (`O_CLOEXEC | O_NOFOLLOW` are
 /// added) and `mode` for a created file, refusing symbolic links in every component where
 /// the kernel can (`openat2`), and in the last one everywhere.
-pub(crate) fn open(path: &Path, flags: libc::c_int, mode: u32) -> io::Result<File> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    let flags = flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    let how = OpenHow {
-        flags: flags as u64,
-        mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-            u64::from(mode)
-        } else {
-            0
-        },
-        resolve: libc::RESOLVE_NO_SYMLINKS,
-    };
-    // SAFETY:
-    // 1. `c_path` is a NUL-terminated string that lives across the call.
-    // 2. `how` is a properly initialised `struct open_how` (three u64 fields, repr(C)) and
-    //    its exact size is passed, as openat2(2) requires.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    let fd = if fd >= 0 {
-        fd as libc::c_int
-    } else {
-        let err = io::Error::last_os_error();
-        // ENOSYS: a kernel before 5.6; EPERM: a seccomp filter that refuses openat2.
-        if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
-            return Err(err);
-        }
-        // SAFETY:
-        // 1. `c_path` is a NUL-terminated string that lives across the call.
-        // 2. The mode argument is read by open(2) only with O_CREAT or O_TMPFILE.
-        let fd = unsafe { libc::open(c_path.as_ptr(), flags, mode as libc::c_uint) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        fd
-    };
-    // SAFETY:
-    // 1. `fd` was just returned by a successful open and is owned by nobody else.
-    Ok(unsafe { File::from_raw_fd(fd) })
+pub(crate) fn open(path: &Path, flags: libc::c_int, mode: u32) -> io::Result<sys::File> {
+    sys::open(path, flags, mode)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //!   when a reader sleeps).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fmq_core::{Config, FlushStep, Layout, MessageId, RecoveryReport};
 
@@ -83,10 +83,7 @@ impl Default for CreateOptions {
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
-        .unwrap_or(0)
+    crate::sys::wall_ns().max(0)
 }
 
 /// The writer of a queue. One per queue at a time (the lock); `Send`, not `Sync`.
@@ -176,12 +173,12 @@ fn take_writer_token(
     // try again for up to 200 ms before calling the queue taken.
     let file = region.token_file();
     let mut took = crate::lock::take_token(file, crate::lock::WRITER_TOKEN);
-    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    let deadline = crate::sys::monotonic_ns() + 200_000_000;
     while matches!(took, Ok(false))
-        && std::time::Instant::now() < deadline
+        && crate::sys::monotonic_ns() < deadline
         && crate::queue::mark_pid(region).is_some_and(|pid| !crate::lock::pid_alive(pid))
     {
-        std::thread::sleep(Duration::from_millis(2));
+        crate::sys::sleep(Duration::from_millis(2));
         took = crate::lock::take_token(file, crate::lock::WRITER_TOKEN);
     }
     match took {
@@ -333,24 +330,38 @@ impl Writer {
         lock: &mut WriterLock,
     ) -> Result<fmq_core::Writer<MappedRegion>, CreateError> {
         // Under the lock: another creator may have won the race.
-        if crate::queue::exists(queue) {
+        let replacing = crate::queue::exists(queue);
+        // Held until the new files are in place: no writer lives on the old queue, none can
+        // start on it, and no other creator can replace it meanwhile (the lock file alone
+        // does not make that sure: anyone may remove it).
+        let mut _old_token = None;
+        if replacing {
             if !opts.replace {
                 return Err(CreateError::AlreadyExists {
                     queue: queue.spec().into(),
                 });
             }
             crate::queue::check_is_ours(queue, true, true)?;
-            // A live writer of the old queue that does not hold this lock (its lock file was
-            // removed, or it names the same data another way) holds its token.
-            if let Ok(old) = MappedRegion::open(queue, false) {
-                crate::queue::refuse_live_writer(queue, &old)?;
+            _old_token = crate::queue::hold_writer_token(queue)?;
+            // Without OFD locks: the writer mark's pid says whether a writer lives.
+            if _old_token.is_none() {
+                if let Ok(old) = MappedRegion::open(queue, false) {
+                    crate::queue::refuse_live_writer(queue, &old)?;
+                }
             }
         }
-        let config = create_config(opts);
+        let mut config = create_config(opts);
         let layout = Layout::from_config(&config).map_err(CreateError::Config)?;
         // A re-creation that died half way is finished first, so the replacement below
         // starts from a complete queue.
         crate::map::repair(queue);
+        // The new files are fresh, so the core cannot see the old generation: the creation
+        // time is floored above it here (a wall clock stepped back would otherwise give the
+        // new queue a generation at or below the old one's, and readers of the old queue
+        // could take the new one for it).
+        if let Some(old) = crate::map::current_generation(queue) {
+            config.creation_time_ns = config.creation_time_ns.max(old.saturating_add(1));
+        }
         let (region, new_files) = MappedRegion::create_temp(
             queue,
             layout.stat_size_bytes(),
@@ -362,10 +373,11 @@ impl Writer {
         // visible without a writer.
         take_writer_token(queue, &region, locking)?;
         let mut core = fmq_core::Writer::format(region, &config).map_err(format_error)?;
-        core.set_pid(std::process::id());
+        core.set_pid(crate::sys::pid());
         let generation = core.generation();
         core.region().write_buf_header(generation);
-        core.region().publish(queue, new_files)?;
+        core.region()
+            .publish(queue, new_files, replacing, generation)?;
         lock.write_pid()?;
         Ok(core)
     }
@@ -423,11 +435,23 @@ impl Writer {
     ) -> Result<(fmq_core::Writer<MappedRegion>, RecoveryReport, Compression), OpenError> {
         // Under the lock: finish a re-creation that died half way, drop its leftovers.
         crate::map::repair(queue);
-        let region = MappedRegion::open(queue, true)?;
         // The lock serialises this name; the token proves that no writer lives on the data
         // itself (under another name, or after its lock file was removed): a mark naming a
-        // live writer is never recovered.
-        take_writer_token(queue, &region, locking)?;
+        // live writer is never recovered. And the token must be on the files the name leads
+        // to once it is taken: a re-creation under another name of the same data may have
+        // replaced them between the open and the token (the file simulator found a writer
+        // recovering the replaced, orphaned segment), so look again, as LockedOpen does.
+        let mut attempts = 0;
+        let region = loop {
+            let region = MappedRegion::open(queue, true)?;
+            take_writer_token(queue, &region, locking)?;
+            match region.check() {
+                Err(crate::ReadError::Replaced | crate::ReadError::Removed) if attempts < 10 => {
+                    attempts += 1
+                }
+                _ => break region,
+            }
+        };
         // Refuse a queue this build cannot write before recovery changes anything in it.
         let flags = Layout::from_header(&region)
             .map(|a| a.queue_flags)
@@ -444,7 +468,7 @@ impl Writer {
                 queue: queue.spec().into(),
                 reason,
             })?;
-        core.set_pid(std::process::id());
+        core.set_pid(crate::sys::pid());
         // Recovery may issue ids again (the one in flight, and any above a commit point it
         // lowered after a power loss): its result is made durable before the first write, so
         // that no later power loss can bring back an older message under such an id.
@@ -454,6 +478,9 @@ impl Writer {
                 .sync(step)
                 .map_err(|e| OpenError::io("sync", synced_file(queue, step), e))
         })?;
+        // And the names of its files: a creator that died before its directory sync, or
+        // the repair above, may have left them in the page cache only.
+        crate::map::sync_names(queue);
         // Only now that the files are known to be a queue: the pid into the lock file.
         lock.write_pid()?;
         Ok((core, report, compression))
@@ -688,7 +715,7 @@ impl Writer {
         let gone = match token_state(region.token_file(), reader_token(index)) {
             Token::Free => true,
             Token::Held => false,
-            Token::Unknown => rec.pid() != std::process::id() && !crate::lock::pid_alive(rec.pid()),
+            Token::Unknown => rec.pid() != crate::sys::pid() && !crate::lock::pid_alive(rec.pid()),
         };
         let reason = if gone {
             DropReason::ProcessGone
@@ -803,6 +830,14 @@ impl Writer {
     /// The generation of the queue.
     pub fn generation(&self) -> u64 {
         self.core.generation()
+    }
+
+    /// The inode of the queue's first data file, as mapped (the simulator's check that at
+    /// most one writer ever holds a queue's data).
+    #[cfg(fmq_sim)]
+    #[doc(hidden)]
+    pub fn __sim_data_ino(&self) -> u64 {
+        self.core.region().data_ino()
     }
 }
 

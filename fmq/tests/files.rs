@@ -1170,3 +1170,26 @@ fn locking_off_requested_by_the_program_allows_a_second_writer_without_env() {
         "first=ok(held=false) second=ok(held=false) create=ok(held=false) pid=CHILD"
     );
 }
+
+/// Found by the file-layer simulator (`fmq-sim --files`): the writer's pid goes into the lock
+/// file without an `fsync` (it is only shown to people), so a power loss can leave the new
+/// length with zeros for bytes; the next writer took that for another program's file and
+/// refused the queue for good ("exists and is not an fmq lock file").
+#[test]
+fn a_lock_file_a_power_loss_left_as_nul_bytes_does_not_lock_the_queue_out() {
+    both(|b| {
+        let q = make_queue(b, "nul_lock", 4, 1024, 2);
+        std::fs::write(q.lock_file(), b"\0\0\0\0\0\0").unwrap();
+        let w = Writer::open(&q.spec, &WriterOptions::default())
+            .expect("a lock file of NUL bytes is a lock file whose pid was lost");
+        assert_eq!(w.youngest_id().0, 2, "nothing lost");
+        drop(w);
+        // A file that is not a lock file is still refused and left alone.
+        std::fs::write(q.lock_file(), b"\0notes\0").unwrap();
+        assert!(matches!(
+            Writer::open(&q.spec, &WriterOptions::default()),
+            Err(OpenError::NotALockFile { .. })
+        ));
+        assert_eq!(std::fs::read(q.lock_file()).unwrap(), b"\0notes\0");
+    });
+}

@@ -13,7 +13,11 @@
 //! * `harness`: the driver: operations, faults, recoveries, and their checks;
 //! * `swarm`: the per-seed configuration (swarm testing);
 //! * `run`: one seeded random run;
-//! * `exhaustive`: small scripts with a death after every store in turn.
+//! * `exhaustive`: small scripts with a death after every store in turn;
+//! * `fs`: the simulated kernel (names, inodes, locks, mappings, durability, processes, a
+//!   deterministic scheduler) under fmq's file layer (`fmq/src/sys.rs`);
+//! * `files`: the file-layer simulator: fmq's real create, open, remove and recovery by
+//!   simulated processes that die at any call, with power losses and hostile neighbours.
 //!
 //! The crate builds in the normal workspace too, as a stub: everything but [`rng`] needs
 //! `--cfg fmq_sim`. Build and run it with
@@ -24,6 +28,10 @@ pub mod rng;
 
 #[cfg(fmq_sim)]
 pub mod exhaustive;
+#[cfg(fmq_sim)]
+pub mod files;
+#[cfg(fmq_sim)]
+pub mod fs;
 #[cfg(fmq_sim)]
 pub mod harness;
 #[cfg(fmq_sim)]

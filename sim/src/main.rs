@@ -4,6 +4,7 @@
 //! fmq-sim [--seed N] [--seeds K] [--steps-max M] [--faults crash,power,lag,midwrite]
 //!         [--quiet] [--trace]
 //! fmq-sim --exhaustive
+//! fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--quiet] [--trace]
 //! ```
 //!
 //! `--seed N --seeds K` runs seeds N..N+K; without `--seed`, K random seeds. One line per
@@ -27,6 +28,7 @@ mod cli {
     use std::time::Instant;
 
     use fmq_sim::exhaustive;
+    use fmq_sim::files::{self, FilesStats};
     use fmq_sim::rng::Rng;
     use fmq_sim::run::{self, repro_command, Options};
     use fmq_sim::swarm::Faults;
@@ -34,7 +36,8 @@ mod cli {
 
     const USAGE: &str = "usage: fmq-sim [--seed N] [--seeds K] [--steps-max M] \
                          [--faults crash,power,lag,midwrite] [--quiet] [--trace] [--fail-fast]\n       \
-                         fmq-sim --exhaustive [--trace]";
+                         fmq-sim --exhaustive [--trace]\n       \
+                         fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--quiet] [--trace] [--fail-fast]";
 
     struct Args {
         seed: Option<u64>,
@@ -43,6 +46,8 @@ mod cli {
         quiet: bool,
         exhaustive: bool,
         fail_fast: bool,
+        files: bool,
+        rounds_max: u64,
     }
 
     fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -53,6 +58,8 @@ mod cli {
             quiet: false,
             exhaustive: false,
             fail_fast: false,
+            files: false,
+            rounds_max: 60,
         };
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -67,6 +74,8 @@ mod cli {
                 "--fail-fast" => a.fail_fast = true,
                 "--trace" => a.options.echo = true,
                 "--exhaustive" => a.exhaustive = true,
+                "--files" => a.files = true,
+                "--rounds-max" => a.rounds_max = number(value("--rounds-max")?)?.max(1),
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -103,6 +112,9 @@ mod cli {
         };
         if a.exhaustive {
             return exhaustive_main(&a.options);
+        }
+        if a.files {
+            return files_main(&a);
         }
         let seeds = seeds_of(&a);
         let started = Instant::now();
@@ -234,6 +246,89 @@ mod cli {
         t.mid_reads += s.mid_reads;
         t.straddles += s.straddles;
         t.young_dropped += s.young_dropped;
+    }
+
+    /// The file-layer simulator (`src/files.rs`): fmq's real create, open, remove and
+    /// recovery on the simulated kernel.
+    fn files_main(a: &Args) -> i32 {
+        let seeds = seeds_of(a);
+        let started = Instant::now();
+        let mut total = FilesStats::default();
+        let mut failures = Vec::new();
+        for &seed in &seeds {
+            let t = Instant::now();
+            let r = guarded(|| {
+                files::run_files(seed, a.rounds_max, a.options.echo).map_err(|f| {
+                    let mut s = format!(
+                        "round {}: {}\n  swarm: {}\n  last events:\n",
+                        f.round, f.what, f.swarm
+                    );
+                    for line in &f.trace {
+                        s.push_str(&format!("    {line}\n"));
+                    }
+                    s
+                })
+            });
+            match r {
+                Ok(st) => {
+                    total.add(&st);
+                    if !a.quiet {
+                        println!(
+                            "seed={seed} rounds={} calls={} kills={} power_losses={} creates={} \
+                             opens={} acked={} checked={} ms={} ok",
+                            st.rounds,
+                            st.calls,
+                            st.kills,
+                            st.power_losses,
+                            st.creates,
+                            st.opens,
+                            st.acked,
+                            st.checked,
+                            t.elapsed().as_millis()
+                        );
+                    }
+                }
+                Err(what) => {
+                    println!("FAIL files seed={seed}: {what}");
+                    println!(
+                        "  reproduce: CARGO_TARGET_DIR=target-sim RUSTFLAGS=\"--cfg fmq_sim\" \
+                         cargo run --release -p fmq-sim -- --files --seed {seed} --rounds-max {} --trace",
+                        a.rounds_max
+                    );
+                    failures.push(seed);
+                    if a.fail_fast {
+                        break;
+                    }
+                }
+            }
+        }
+        let runs = steps_runs(&seeds, &failures, a.fail_fast);
+        println!(
+            "files total: runs={runs} failures={} rounds={} jobs={} calls={} kills={} \
+             power_losses={} creates={} replaces={} opens={} removes={} acked={} checked={} \
+             refusals={} lock_unlinks={} time={:.1}s",
+            failures.len(),
+            total.rounds,
+            total.jobs,
+            total.calls,
+            total.kills,
+            total.power_losses,
+            total.creates,
+            total.replaces,
+            total.opens,
+            total.removes,
+            total.acked,
+            total.checked,
+            total.refusals,
+            total.lock_unlinks,
+            started.elapsed().as_secs_f64()
+        );
+        if failures.is_empty() {
+            0
+        } else {
+            println!("failing seeds: {failures:?}");
+            1
+        }
     }
 
     fn exhaustive_main(options: &Options) -> i32 {
