@@ -14,8 +14,9 @@
 #                                     numbers are in docs/testing.md)
 #
 # A patch's header may say `# seeds: N` (its defect needs more seeds than the default: at
-# least N are run) or `# uncaught: WHY` (a defect another mechanism covers, which the
-# simulator is not expected to catch: reported, not failed on; WHY says what covers it).
+# least N are run), `# args: ARGS` (fmq-sim options its defect needs, e.g. --no-ofd-locks)
+# or `# uncaught: WHY` (a defect another mechanism covers, which the simulator is not
+# expected to catch: reported, not failed on; WHY says what covers it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -59,8 +60,9 @@ for p in "${patches[@]}"; do
     want="$(sed -nE 's/^# seeds: ([0-9]+).*/\1/p' "$p" | head -1)"
     if [[ -n "$want" && "$want" -gt "$n" ]]; then n="$want"; fi
     covered="$(sed -nE 's/^# uncaught: (.*)/\1/p' "$p" | head -1)"
+    read -r -a extra <<<"$(sed -nE 's/^# args: (.*)/\1/p' "$p" | head -1)"
     start=$SECONDS
-    out="$("$CARGO_TARGET_DIR/release/fmq-sim" --files --seed 1 --seeds "$n" --fail-fast --quiet 2>&1 || true)"
+    out="$("$CARGO_TARGET_DIR/release/fmq-sim" --files "${extra[@]}" --seed 1 --seeds "$n" --fail-fast --quiet 2>&1 || true)"
     secs=$((SECONDS - start))
     fail="$(grep -m1 '^FAIL files seed=' <<<"$out" || true)"
     runs="$(grep -o 'runs=[0-9]*' <<<"$out" | tail -1 | cut -d= -f2)"

@@ -7,11 +7,14 @@
 #                             seeds 1000.. (FMQ_SIM_SEEDS, default 5000), the exhaustive mode
 #   ./ci/sim.sh --soak K      K random seeds; every failure prints its seed and the command
 #                             that replays it
-#   ./ci/sim.sh --soak-files K  K random seeds of the file-layer simulator (fmq-sim --files)
+#   ./ci/sim.sh --soak-files K [--no-ofd-locks]
+#                             K random seeds of the file-layer simulator (fmq-sim --files),
+#                             on a file system with OFD locks or (the option) without
 #
 # The file-layer simulator (sim/src/files.rs) runs here too: its regression seeds and seeds
 # 0..200 (sim/tests/files.rs, part of the regression test), seeds 1000.. (FMQ_SIM_FILE_SEEDS,
-# default 1500), and a check that every revert patch of ci/sim-reverts.sh still applies.
+# default 1500), 500 seeds without OFD locks, and a check that every revert patch of
+# ci/sim-reverts.sh still applies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim"
@@ -25,7 +28,7 @@ fi
 if [[ "${1:-}" == "--soak-files" ]]; then
     count="${2:?usage: ci/sim.sh --soak-files COUNT}"
     cargo build --release -p fmq-sim
-    exec "$sim" --files --seeds "$count" --quiet
+    exec "$sim" --files ${3:+"$3"} --seeds "$count" --quiet
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -51,6 +54,9 @@ step "exhaustive mode: a death after every store of small scripts"
 file_seeds="${FMQ_SIM_FILE_SEEDS:-1500}"
 step "file layer: seeds 1000..$((1000 + file_seeds)) of fmq's create, open, remove and recovery on the simulated kernel"
 "$sim" --files --seed 1000 --seeds "$file_seeds" --quiet
+
+step "file layer without OFD locks (flock only, writers BestEffort): seeds 1000..1500"
+"$sim" --files --no-ofd-locks --seed 1000 --seeds 500 --quiet
 
 step "file layer: every revert patch of sim/reverts/ still applies (the full run: ci/sim-reverts.sh)"
 ./ci/sim-reverts.sh --check

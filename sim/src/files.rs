@@ -208,6 +208,9 @@ struct Observation {
 /// call of fmq).
 #[derive(Default)]
 struct World {
+    /// The writers' locking: `BestEffort` on a file system without OFD locks (`On` would
+    /// refuse every writer there).
+    locking: fmq::Locking,
     candidates: Vec<Candidate>,
     /// Live writers.
     holders: BTreeMap<Pid, Holder>,
@@ -404,6 +407,10 @@ struct Swarm {
     pid_reuse: bool,
     clock_steps: bool,
     plant: bool,
+    /// Whether the file system has OFD locks (the writer token); not drawn from the seed
+    /// (`fmq-sim --files --no-ofd-locks`), so a seed runs the same either way until fmq's
+    /// calls differ.
+    ofd_locks: bool,
 }
 
 impl Swarm {
@@ -436,6 +443,7 @@ impl Swarm {
             pid_reuse: rng.chance(300_000),
             clock_steps: rng.chance(300_000),
             plant: rng.chance(150_000),
+            ofd_locks: true,
         }
     }
 }
@@ -453,12 +461,30 @@ fn data_files(spec: &str) -> Vec<PathBuf> {
 
 /// One seeded run.
 pub fn run_files(seed: u64, rounds_max: u64, echo: bool) -> Result<FilesStats, FilesFailure> {
+    run_files_on(seed, rounds_max, echo, true)
+}
+
+/// One seeded run on a file system with or without OFD locks: without, writers run with
+/// `Locking::BestEffort` and the lock file alone keeps a second writer out (the writer
+/// token, which covers a lock file's defects where it exists, is not there).
+pub fn run_files_on(
+    seed: u64,
+    rounds_max: u64,
+    echo: bool,
+    ofd_locks: bool,
+) -> Result<FilesStats, FilesFailure> {
     // The forwarder serves one kernel per OS process (`Kernel::activate`): runs of two
     // threads (tests of one binary) take turns.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(seed);
-    let swarm = Swarm::draw(&mut rng, rounds_max);
+    let mut swarm = Swarm::draw(&mut rng, rounds_max);
+    swarm.ofd_locks = ofd_locks;
+    if !ofd_locks {
+        // Two names of one segment have two lock files: only the token tells their writers
+        // apart (docs/safety.md, not defended without OFD locks).
+        swarm.aliases.truncate(1);
+    }
     let mut sim = Sim::new(seed, &swarm, rng, echo);
     let outcome = sim.run();
     let stats = sim.finish();
@@ -499,6 +525,7 @@ impl Sim {
             capacity: swarm.capacity_bytes,
             pid_reuse: swarm.pid_reuse,
             ntp_step_ppm: if swarm.clock_steps { 20_000 } else { 0 },
+            ofd_locks: swarm.ofd_locks,
             ..Config::default()
         });
         Kernel::activate(&kernel);
@@ -514,6 +541,11 @@ impl Sim {
         }
 
         let world = Arc::new(Mutex::new(World {
+            locking: if swarm.ofd_locks {
+                fmq::Locking::On
+            } else {
+                fmq::Locking::BestEffort
+            },
             candidates: vec![Candidate::Absent],
             volatile: swarm.shared_memory,
             ..World::default()
@@ -764,9 +796,11 @@ impl Sim {
             4,                                     // 6 remove
             if alone { 3 } else { 0 },             // 7 force remove
             8,                                     // 8 read
-            4,                                     // 9 remove the lock file
-            2,                                     // 10 clear
-            2,                                     // 11 check
+            // Without OFD locks only the lock file keeps a second writer out: removing it
+            // under its holder is the "not defended" of docs/safety.md there.
+            if self.swarm.ofd_locks { 4 } else { 0 }, // 9 remove the lock file
+            2,                                        // 10 clear
+            2,                                        // 11 check
         ]);
         let spec = self.spec();
         // File-backed, a second name is a hard link of the first's files, until a create or
@@ -1076,10 +1110,15 @@ impl Job {
             slots_count,
             buf_size_bytes,
         } = create;
+        let locking = self.world().locking;
         let opts = CreateOptions {
             slots_count,
             buf_size_bytes,
             replace,
+            writer: WriterOptions {
+                locking,
+                ..WriterOptions::default()
+            },
             ..CreateOptions::default()
         };
         let r = fmq::Writer::create(self.spec.as_str(), &opts);
@@ -1314,7 +1353,14 @@ fn open_job(
     spec: &str,
     observe: bool,
 ) -> Result<(), fmq::OpenError> {
-    let writer = fmq::Writer::open(spec, &WriterOptions::default());
+    let locking = world.lock().unwrap_or_else(|e| e.into_inner()).locking;
+    let writer = fmq::Writer::open(
+        spec,
+        &WriterOptions {
+            locking,
+            ..WriterOptions::default()
+        },
+    );
     if !k.is_alive(pid) {
         return Ok(());
     }

@@ -4,7 +4,7 @@
 //! fmq-sim [--seed N] [--seeds K] [--steps-max M] [--faults crash,power,lag,midwrite]
 //!         [--quiet] [--trace]
 //! fmq-sim --exhaustive
-//! fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--quiet] [--trace]
+//! fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--no-ofd-locks] [--quiet] [--trace]
 //! ```
 //!
 //! `--seed N --seeds K` runs seeds N..N+K; without `--seed`, K random seeds. One line per
@@ -37,7 +37,7 @@ mod cli {
     const USAGE: &str = "usage: fmq-sim [--seed N] [--seeds K] [--steps-max M] \
                          [--faults crash,power,lag,midwrite] [--quiet] [--trace] [--fail-fast]\n       \
                          fmq-sim --exhaustive [--trace]\n       \
-                         fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--quiet] [--trace] [--fail-fast]";
+                         fmq-sim --files [--seed N] [--seeds K] [--rounds-max R] [--no-ofd-locks] [--quiet] [--trace] [--fail-fast]";
 
     struct Args {
         seed: Option<u64>,
@@ -48,6 +48,8 @@ mod cli {
         fail_fast: bool,
         files: bool,
         rounds_max: u64,
+        /// `--no-ofd-locks`: the file system has `flock` only (no writer token).
+        ofd_locks: bool,
     }
 
     fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -60,6 +62,7 @@ mod cli {
             fail_fast: false,
             files: false,
             rounds_max: 60,
+            ofd_locks: true,
         };
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
@@ -75,6 +78,7 @@ mod cli {
                 "--trace" => a.options.echo = true,
                 "--exhaustive" => a.exhaustive = true,
                 "--files" => a.files = true,
+                "--no-ofd-locks" => a.ofd_locks = false,
                 "--rounds-max" => a.rounds_max = number(value("--rounds-max")?)?.max(1),
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -248,6 +252,18 @@ mod cli {
         t.young_dropped += s.young_dropped;
     }
 
+    /// A file-layer failure's round, what was wrong, swarm and last events.
+    fn describe_files_failure(f: &files::FilesFailure) -> String {
+        let mut s = format!(
+            "round {}: {}\n  swarm: {}\n  last events:\n",
+            f.round, f.what, f.swarm
+        );
+        for line in &f.trace {
+            s.push_str(&format!("    {line}\n"));
+        }
+        s
+    }
+
     /// The file-layer simulator (`src/files.rs`): fmq's real create, open, remove and
     /// recovery on the simulated kernel.
     fn files_main(a: &Args) -> i32 {
@@ -258,16 +274,8 @@ mod cli {
         for &seed in &seeds {
             let t = Instant::now();
             let r = guarded(|| {
-                files::run_files(seed, a.rounds_max, a.options.echo).map_err(|f| {
-                    let mut s = format!(
-                        "round {}: {}\n  swarm: {}\n  last events:\n",
-                        f.round, f.what, f.swarm
-                    );
-                    for line in &f.trace {
-                        s.push_str(&format!("    {line}\n"));
-                    }
-                    s
-                })
+                files::run_files_on(seed, a.rounds_max, a.options.echo, a.ofd_locks)
+                    .map_err(|f| describe_files_failure(&f))
             });
             match r {
                 Ok(st) => {
@@ -292,8 +300,9 @@ mod cli {
                     println!("FAIL files seed={seed}: {what}");
                     println!(
                         "  reproduce: CARGO_TARGET_DIR=target-sim RUSTFLAGS=\"--cfg fmq_sim\" \
-                         cargo run --release -p fmq-sim -- --files --seed {seed} --rounds-max {} --trace",
-                        a.rounds_max
+                         cargo run --release -p fmq-sim -- --files --seed {seed} --rounds-max {}{} --trace",
+                        a.rounds_max,
+                        if a.ofd_locks { "" } else { " --no-ofd-locks" }
                     );
                     failures.push(seed);
                     if a.fail_fast {

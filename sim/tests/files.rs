@@ -8,7 +8,7 @@
 //! `CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" cargo test --release -p fmq-sim --test files`.
 #![cfg(fmq_sim)]
 
-use fmq_sim::files::run_files;
+use fmq_sim::files::{run_files, run_files_on};
 
 /// The rounds of a run, as `fmq-sim --files` draws them by default.
 const ROUNDS_MAX: u64 = 60;
@@ -75,12 +75,25 @@ const SEEDS: &[(u64, &str)] = &[
     ),
 ];
 
+/// Seeds that once failed on a file system without OFD locks (`--no-ofd-locks`).
+const SEEDS_WITHOUT_OFD_LOCKS: &[(u64, &str)] = &[(
+    609,
+    "fmq, issue 13: a writer whose lock file a remove unlinked between its open and its \
+     flock took the queue beside the writer of the next lock file (lockedopen.patch; with \
+     OFD locks the writer token refuses it too)",
+)];
+
 fn check(seed: u64, why: &str) {
-    if let Err(f) = run_files(seed, ROUNDS_MAX, false) {
+    check_on(seed, why, true);
+}
+
+fn check_on(seed: u64, why: &str, ofd_locks: bool) {
+    if let Err(f) = run_files_on(seed, ROUNDS_MAX, false, ofd_locks) {
+        let flag = if ofd_locks { "" } else { " --no-ofd-locks" };
         panic!(
             "seed {seed} ({why}) failed at round {}: {}\n  swarm: {}\n  last events:\n    {}\n  \
              reproduce: CARGO_TARGET_DIR=target-sim RUSTFLAGS=\"--cfg fmq_sim\" cargo run \
-             --release -p fmq-sim -- --files --seed {seed} --rounds-max {ROUNDS_MAX} --trace",
+             --release -p fmq-sim -- --files --seed {seed} --rounds-max {ROUNDS_MAX}{flag} --trace",
             f.round,
             f.what,
             f.swarm,
@@ -93,6 +106,20 @@ fn check(seed: u64, why: &str) {
 fn file_layer_regression_seeds_pass() {
     for &(seed, why) in SEEDS {
         check(seed, why);
+    }
+}
+
+#[test]
+fn file_layer_regression_seeds_without_ofd_locks_pass() {
+    for &(seed, why) in SEEDS_WITHOUT_OFD_LOCKS {
+        check_on(seed, why, false);
+    }
+}
+
+#[test]
+fn file_layer_seeds_0_to_100_pass_without_ofd_locks() {
+    for seed in 0..100 {
+        check_on(seed, "fixed range, no OFD locks", false);
     }
 }
 

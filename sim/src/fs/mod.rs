@@ -75,6 +75,9 @@ pub struct Config {
     pub stay_ppm: u32,
     /// Yield points after which a run is declared stuck.
     pub yield_limit: u64,
+    /// Whether the file system has OFD byte locks (`F_OFD_SETLK`); without, every OFD lock
+    /// call fails with `ENOLCK`, as on a file system that has `flock` only.
+    pub ofd_locks: bool,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             ntp_step_ppm: 0,
             stay_ppm: 750_000,
             yield_limit: 10_000_000,
+            ofd_locks: true,
         }
     }
 }
@@ -420,17 +424,29 @@ impl Os for Kernel {
         self.fallible("flock_exclusive", None, |fs, c| fs.flock_exclusive(c, fd))
     }
     fn ofd_lock_byte(&self, fd: Fd, offset: u64) -> io::Result<()> {
+        let ofd_locks = self.config.ofd_locks;
         self.fallible("ofd_lock_byte", None, |fs, c| {
+            if !ofd_locks {
+                return Err(errno(libc::ENOLCK));
+            }
             fs.ofd_lock_byte(c, fd, offset)
         })
     }
     fn ofd_unlock_byte(&self, fd: Fd, offset: u64) -> io::Result<()> {
+        let ofd_locks = self.config.ofd_locks;
         self.fallible("ofd_unlock_byte", None, |fs, c| {
+            if !ofd_locks {
+                return Err(errno(libc::ENOLCK));
+            }
             fs.ofd_unlock_byte(c, fd, offset)
         })
     }
     fn ofd_query_byte(&self, fd: Fd, offset: u64) -> io::Result<LockQuery> {
+        let ofd_locks = self.config.ofd_locks;
         self.fallible("ofd_query_byte", None, |fs, c| {
+            if !ofd_locks {
+                return Err(errno(libc::ENOLCK));
+            }
             fs.ofd_query_byte(c, fd, offset)
         })
     }
