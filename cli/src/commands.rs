@@ -1,6 +1,6 @@
 //! The queue commands: create, read, info, check, clear, remove (`write` has its own file).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use fmq::{
 };
 use serde_json::json;
 
+use crate::select::{Seek, Selection};
 use crate::util::{errln, human_bytes, outln, utc, with_stdout};
 use crate::{Format, StartFrom};
 
@@ -71,6 +72,12 @@ fn print_msg(out: &mut dyn Write, format: Format, msg: &MessageRef<'_>) -> anyho
             out.write_all(b"\n")?;
         }
         Format::Raw => out.write_all(msg.payload)?,
+        Format::Framed => {
+            let head = crate::input::frame_header(msg.payload.len())
+                .context("a message of 4 GiB or more cannot be framed")?;
+            out.write_all(&head)?;
+            out.write_all(msg.payload)?;
+        }
         Format::Json => {
             let v = json!({
                 "id": msg.meta.id.0,
@@ -86,17 +93,10 @@ fn print_msg(out: &mut dyn Write, format: Format, msg: &MessageRef<'_>) -> anyho
     Ok(())
 }
 
-fn start_at(from: StartFrom) -> StartAt {
-    match from {
-        StartFrom::Oldest => StartAt::Oldest,
-        StartFrom::Youngest => StartAt::Youngest,
-        StartFrom::End => StartAt::End,
-    }
-}
-
 /// What `fmq read` was asked for.
 pub struct ReadArgs {
-    pub from: StartFrom,
+    /// `--from`, `--type`, `--subtype`, `--until-id`.
+    pub sel: Selection,
     pub follow: bool,
     pub count: Option<u64>,
     pub timeout: Option<Duration>,
@@ -116,16 +116,46 @@ impl ReadArgs {
     }
 }
 
+/// Refuses to wait for a queue that cannot appear: a URL (fmq queues are paths,
+/// `DIR/shmem_KEY` or `shm:NAME`), or a file-backed queue whose directory does not exist.
+pub fn check_can_appear(queue: &str) -> anyhow::Result<()> {
+    if let Some((scheme, _)) = queue.split_once("://") {
+        bail!(
+            "{queue} is a {scheme}:// URL, which fmq does not serve: a queue is DIR/NAME, \
+             DIR/shmem_KEY or shm:NAME"
+        );
+    }
+    let is_shm = queue.starts_with("shm:")
+        || std::path::Path::new(queue)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("shmem_"));
+    if !is_shm {
+        let dir = match std::path::Path::new(queue).parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            bail!(
+                "cannot wait for {queue}: its directory {} does not exist",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Opens for `read`: at once, or waiting for the queue to be created when the command may
 /// wait. A queue that did not exist yet is read from its first message, whatever `--from`
 /// says: nothing was written before this reader asked.
 fn open_reader(queue: &str, a: &ReadArgs) -> anyhow::Result<Reader> {
     let opts = ReaderOptions {
-        start: start_at(a.from),
+        start: a.sel.start_at(),
         ..ReaderOptions::default()
     };
     match Reader::open(queue, &opts) {
         Err(OpenError::NotFound { .. }) if a.may_wait() => {
+            check_can_appear(queue)?;
+            errln!("fmq: waiting for {queue} to be created");
             let opts = ReaderOptions {
                 start: StartAt::Oldest,
                 ..opts
@@ -156,10 +186,14 @@ struct ReadSession<'a> {
     args: &'a ReadArgs,
     reader: Reader,
     printed: u64,
+    /// Messages read, printed or not (filters, a time seek).
+    seen: u64,
     corrupt: u64,
     timed_out: bool,
     /// Without --follow: the last id to print (the messages present once the first came).
     end: Option<u64>,
+    /// `--from time:T`: messages older than T are still being skipped.
+    seek: Seek,
 }
 
 /// What a read step says about going on.
@@ -188,6 +222,9 @@ impl ReadSession<'_> {
         if self.args.count.is_some_and(|c| self.printed >= c) {
             return true;
         }
+        if self.args.sel.past_end(self.reader.position().0) {
+            return true;
+        }
         !self.args.follow && self.end.is_some_and(|e| self.reader.position().0 > e)
     }
 
@@ -200,7 +237,7 @@ impl ReadSession<'_> {
                 out.flush()?;
                 // Without --follow, --timeout waits for the first message only.
                 let may_wait = self.args.follow
-                    || (self.args.timeout.is_some() && self.printed == 0 && self.end.is_none());
+                    || (self.args.timeout.is_some() && self.seen == 0 && self.end.is_none());
                 if !may_wait {
                     return Ok(Step::Stop);
                 }
@@ -215,17 +252,22 @@ impl ReadSession<'_> {
             }
         };
         let step = match got {
+            // A lag may have jumped past --until-id.
+            Ok(msg) if self.args.sel.past_end(msg.meta.id.0) => Step::Stop,
             Ok(msg) => {
-                print_msg(out, self.args.format, &msg)?;
-                self.printed += 1;
-                if self.args.follow {
-                    out.flush()?;
+                self.seen += 1;
+                if !self.seek.skip(&self.args.sel, &msg.meta) {
+                    print_msg(out, self.args.format, &msg)?;
+                    self.printed += 1;
+                    if self.args.follow {
+                        out.flush()?;
+                    }
                 }
                 Step::Continue
             }
             Err(e) => self.report(out, e)?,
         };
-        if !self.args.follow && self.end.is_none() && self.printed > 0 {
+        if !self.args.follow && self.end.is_none() && self.seen > 0 {
             self.end = Some(self.reader.youngest_id().0);
         }
         Ok(step)
@@ -289,9 +331,11 @@ pub fn read(queue: &str, args: &ReadArgs) -> anyhow::Result<ExitCode> {
         args,
         reader,
         printed: 0,
+        seen: 0,
         corrupt: 0,
         timed_out: false,
         end: None,
+        seek: args.sel.seek(),
     };
     s.register(false)?;
     with_stdout(|out| {
@@ -312,6 +356,16 @@ pub fn read(queue: &str, args: &ReadArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "{} corrupt messages were skipped in {queue} (see `fmq check`)",
             s.corrupt
+        );
+    }
+    if s.printed == 0
+        && !args.follow
+        && args.sel.from == StartFrom::End
+        && std::io::stderr().is_terminal()
+    {
+        errln!(
+            "fmq: no new message in {queue} (reading starts at the end: `--from oldest` prints \
+             what is there, `--follow` waits for more)"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -6,7 +6,9 @@
 
 mod commands;
 mod demo;
+mod input;
 mod mon;
+mod select;
 mod util;
 mod write;
 
@@ -61,12 +63,18 @@ enum Command {
         #[arg(long, default_value = "10", value_parser = parse_secs)]
         reader_timeout: f64,
     },
-    /// Write each MSG, or each line of stdin when none is given, as one message.
+    /// Write each MSG, or each record of stdin (or --file) when none is given, as one message.
     ///
-    /// The writer lock is held from before stdin is read until it ends. A stdin line longer
-    /// than the queue's largest message is refused without being read whole. The queue is
-    /// always flushed at the end, and before a failure is reported ("wrote N messages to Q;
-    /// record N+1 (line N+1) failed: ...").
+    /// Records are lines by default (for text); binary records go through --input raw (all
+    /// of the input is one message), framed (each record a 4-byte big-endian length and
+    /// that many bytes: what `fmq read --format framed` prints) or json (the objects `fmq
+    /// read --format json` prints, with their type, subtype and time). Lines mode warns once
+    /// when the input is not text.
+    ///
+    /// The writer lock is held from before stdin is read until it ends. A record longer
+    /// than the queue's largest message is refused as soon as that is known, without being
+    /// read whole. The queue is always flushed at the end, and before a failure is reported
+    /// ("wrote N messages to Q; record N+1 (line N+1) failed: ...").
     ///
     /// SIGINT, SIGTERM and SIGHUP stop it cleanly between messages, even while it waits for
     /// input: the records already read are written, the queue is flushed and closed (its
@@ -76,71 +84,11 @@ enum Command {
     ///
     /// Exit codes: 0 every message written, 1 error, 2 usage error, 128 + N stopped by
     /// signal N.
-    Write {
-        /// The queue.
-        queue: String,
-        /// Message type.
-        #[arg(long = "type", default_value_t = 0, allow_negative_numbers = true)]
-        msg_type: i32,
-        /// Message subtype.
-        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-        subtype: i32,
-        /// Blocking queues: fail when a write waits longer than SECS for registered readers
-        /// (default: wait as long as they live).
-        #[arg(long, value_parser = parse_secs)]
-        timeout: Option<f64>,
-        /// Flush (make durable, for a file-backed queue) after every N messages.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-        flush_every: Option<u64>,
-        /// Flush when SECS have passed since the last flush and messages are new, even
-        /// while no input arrives.
-        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-        flush_interval: Option<f64>,
-        /// The messages.
-        msgs: Vec<String>,
-    },
+    Write(WriteCli),
     /// Print messages.
-    Read {
-        /// The queue.
-        queue: String,
-        /// Where to start.
-        #[arg(long, value_enum, default_value_t = StartFrom::End)]
-        from: StartFrom,
-        /// Keep waiting for new messages.
-        #[arg(long)]
-        follow: bool,
-        /// Stop after N messages.
-        #[arg(long)]
-        count: Option<u64>,
-        /// With --follow: stop after SECS without a new message. Without: wait up to SECS
-        /// for the first message.
-        #[arg(long, value_parser = parse_secs)]
-        timeout: Option<f64>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Register as NAME: a blocking writer then never overwrites a message this reader
-        /// has not read (the queue needs a reader registry: `fmq create --blocking`).
-        #[arg(long, value_name = "NAME")]
-        register: Option<String>,
-    },
+    Read(ReadCli),
     /// Monitor a queue (LROSE FmqMon): per-interval rates, one line per message, or text.
-    Mon {
-        /// The queue.
-        queue: String,
-        /// What to print.
-        #[arg(long, value_enum, default_value_t = MonMode::Summary)]
-        mode: MonMode,
-        /// Seconds between summary lines.
-        #[arg(long, default_value = "1", value_parser = parse_secs)]
-        interval: f64,
-        /// Start at the oldest message present instead of the end.
-        #[arg(long)]
-        start: bool,
-        /// Stop after N messages (full, ascii) or N intervals (summary).
-        #[arg(long)]
-        count: Option<u64>,
-    },
+    Mon(MonCli),
     /// Show the header, the writer mark, usage and (with --slots) the slot table.
     Info {
         /// The queue.
@@ -190,7 +138,7 @@ enum Codec {
 }
 
 /// Where a reader starts.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartFrom {
     /// The oldest message present.
     Oldest,
@@ -198,6 +146,41 @@ pub enum StartFrom {
     Youngest,
     /// After the youngest: only new messages.
     End,
+    /// Message N.
+    Id(u64),
+    /// The first message whose time is at or after this many nanoseconds since the epoch.
+    Time(i64),
+}
+
+/// `--from`: oldest, youngest, end, id:N or time:RFC3339.
+fn parse_from(s: &str) -> Result<StartFrom, String> {
+    match s {
+        "oldest" => return Ok(StartFrom::Oldest),
+        "youngest" => return Ok(StartFrom::Youngest),
+        "end" => return Ok(StartFrom::End),
+        _ => {}
+    }
+    if let Some(n) = s.strip_prefix("id:") {
+        return match n.parse::<u64>() {
+            Ok(id) if id > 0 => Ok(StartFrom::Id(id)),
+            _ => Err(format!("{n:?} is not a message id (1, 2, ...)")),
+        };
+    }
+    if let Some(t) = s.strip_prefix("time:") {
+        let at = humantime::parse_rfc3339_weak(t).map_err(|e| {
+            format!("{t:?} is not an RFC 3339 time such as 2026-12-07T10:00:00Z ({e})")
+        })?;
+        let ns = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| format!("{t:?} is before 1970"))?
+            .as_nanos();
+        return i64::try_from(ns)
+            .map(StartFrom::Time)
+            .map_err(|_| format!("{t:?} is too far in the future"));
+    }
+    Err(format!(
+        "{s:?}: expected oldest, youngest, end, id:N or time:RFC3339"
+    ))
 }
 
 /// Output format of `read`.
@@ -207,8 +190,12 @@ pub enum Format {
     Text,
     /// One JSON object per line.
     Json,
-    /// The payload bytes, nothing else.
+    /// The payload bytes of every message, concatenated with nothing between them (for one
+    /// message; use framed or json for a stream).
     Raw,
+    /// Each message as a 4-byte big-endian length and its payload (what `fmq write --input
+    /// framed` reads).
+    Framed,
 }
 
 /// `mon` modes.
@@ -273,51 +260,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reader_timeout: Duration::from_secs_f64(reader_timeout),
             },
         ),
-        Command::Write {
-            queue,
-            msg_type,
-            subtype,
-            timeout,
-            flush_every,
-            flush_interval,
-            msgs,
-        } => write::write(
-            &queue,
-            &write::WriteArgs {
-                msg_type,
-                subtype,
-                timeout: timeout.map(Duration::from_secs_f64),
-                flush_every,
-                flush_interval: flush_interval.map(Duration::from_secs_f64),
-            },
-            &msgs,
-        ),
-        Command::Read {
-            queue,
-            from,
-            follow,
-            count,
-            timeout,
-            format,
-            register,
-        } => c::read(
-            &queue,
-            &c::ReadArgs {
-                from,
-                follow,
-                count,
-                timeout: timeout.map(Duration::from_secs_f64),
-                format,
-                register,
-            },
-        ),
-        Command::Mon {
-            queue,
-            mode,
-            interval,
-            start,
-            count,
-        } => mon::run(&queue, mode, interval, start, count),
+        Command::Write(w) => run_write(w),
+        Command::Read(r) => run_read(r),
+        Command::Mon(m) => run_mon(m),
         Command::Info { queue, slots, json } => c::info(&queue, slots, json),
         Command::Check { queue } => c::check(&queue),
         Command::Clear { queue } => c::clear(&queue),
@@ -326,6 +271,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DemoWriter(args) => demo::writer(args),
         Command::DemoReader(args) => demo::reader(args),
     }
+}
+
+fn run_write(w: WriteCli) -> anyhow::Result<ExitCode> {
+    write::write(
+        &w.queue,
+        &write::WriteArgs {
+            msg_type: w.msg_type,
+            subtype: w.subtype,
+            timeout: w.timeout.map(Duration::from_secs_f64),
+            flush_every: w.flush_every,
+            flush_interval: w.flush_interval.map(Duration::from_secs_f64),
+            input: w.input,
+            file: w.file,
+            create: w.create.then_some((w.slots, w.size)),
+        },
+        &w.msgs,
+    )
+}
+
+fn run_read(r: ReadCli) -> anyhow::Result<ExitCode> {
+    commands::read(
+        &r.queue,
+        &commands::ReadArgs {
+            sel: select::Selection {
+                from: r.from,
+                types: r.msg_type,
+                subtypes: r.subtype,
+                until_id: r.until_id,
+            },
+            follow: r.follow,
+            count: r.count,
+            timeout: r.timeout.map(Duration::from_secs_f64),
+            format: r.format,
+            register: r.register,
+        },
+    )
+}
+
+fn run_mon(m: MonCli) -> anyhow::Result<ExitCode> {
+    let from = m.from.unwrap_or(if m.start {
+        StartFrom::Oldest
+    } else {
+        StartFrom::End
+    });
+    let sel = select::Selection {
+        from,
+        types: m.msg_type,
+        subtypes: m.subtype,
+        until_id: m.until_id,
+    };
+    mon::run(&m.queue, m.mode, m.interval, &sel, m.count)
 }
 
 fn main() -> ExitCode {
@@ -359,4 +355,135 @@ fn usage(e: &clap::Error) -> ExitCode {
         }
     }
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// The arguments of `fmq write` (its help is the doc comment of `Command::Write`).
+#[derive(clap::Args, Debug)]
+struct WriteCli {
+    /// The queue.
+    queue: String,
+    /// Message type.
+    #[arg(long = "type", default_value_t = 0, allow_negative_numbers = true)]
+    msg_type: i32,
+    /// Message subtype.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    subtype: i32,
+    /// Blocking queues: fail when a write waits longer than SECS for registered readers
+    /// (default: wait as long as they live).
+    #[arg(long, value_parser = parse_secs)]
+    timeout: Option<f64>,
+    /// Flush (make durable, for a file-backed queue) after every N messages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    flush_every: Option<u64>,
+    /// Flush when SECS have passed since the last flush and messages are new, even
+    /// while no input arrives.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    flush_interval: Option<f64>,
+    /// The record format of stdin (or --file).
+    #[arg(long, value_enum, default_value_t = input::InputFormat::Lines)]
+    input: input::InputFormat,
+    /// Read the records from FILE instead of stdin.
+    #[arg(long, value_name = "FILE", conflicts_with = "msgs")]
+    file: Option<std::path::PathBuf>,
+    /// Create the queue when it does not exist (an existing queue is opened, never
+    /// wiped), with --slots and --size.
+    #[arg(long)]
+    create: bool,
+    /// With --create: number of slots.
+    #[arg(long, default_value_t = 1024, requires = "create")]
+    slots: u32,
+    /// With --create: size of the message buffer (K, M, G suffixes).
+    #[arg(long, default_value = "10M", value_parser = parse_size, requires = "create")]
+    size: u64,
+    /// The messages.
+    msgs: Vec<String>,
+}
+
+/// The arguments of `fmq read` (its help is the doc comment of `Command::Read`).
+#[derive(clap::Args, Debug)]
+struct ReadCli {
+    /// The queue.
+    queue: String,
+    /// Where to start: oldest, youngest, end (only new messages), id:N (message N, or the
+    /// oldest present if N is gone), time:RFC3339 (the first message written at or after
+    /// that time, e.g. time:2026-12-07T10:00:00Z).
+    #[arg(long, default_value = "end", value_parser = parse_from, value_name = "WHERE")]
+    from: StartFrom,
+    /// Print only messages of these types (comma-separated).
+    #[arg(
+        long = "type",
+        value_name = "T",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    msg_type: Vec<i32>,
+    /// Print only messages of these subtypes (comma-separated).
+    #[arg(
+        long,
+        value_name = "S",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    subtype: Vec<i32>,
+    /// Stop after message N.
+    #[arg(long, value_name = "N")]
+    until_id: Option<u64>,
+    /// Keep waiting for new messages.
+    #[arg(long)]
+    follow: bool,
+    /// Stop after printing N messages.
+    #[arg(long)]
+    count: Option<u64>,
+    /// With --follow: stop after SECS without a new message. Without: wait up to SECS
+    /// for the first message.
+    #[arg(long, value_parser = parse_secs)]
+    timeout: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Register as NAME: a blocking writer then never overwrites a message this reader
+    /// has not read (the queue needs a reader registry: `fmq create --blocking`).
+    #[arg(long, value_name = "NAME")]
+    register: Option<String>,
+}
+
+/// The arguments of `fmq mon` (its help is the doc comment of `Command::Mon`).
+#[derive(clap::Args, Debug)]
+struct MonCli {
+    /// The queue.
+    queue: String,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = MonMode::Summary)]
+    mode: MonMode,
+    /// Seconds between summary lines.
+    #[arg(long, default_value = "1", value_parser = parse_secs)]
+    interval: f64,
+    /// Start at the oldest message present instead of the end (as --from oldest).
+    #[arg(long, conflicts_with = "from")]
+    start: bool,
+    /// Where to start: oldest, youngest, end, id:N, time:RFC3339 (as for `fmq read`).
+    #[arg(long, value_parser = parse_from, value_name = "WHERE")]
+    from: Option<StartFrom>,
+    /// Show only messages of these types (comma-separated).
+    #[arg(
+        long = "type",
+        value_name = "T",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    msg_type: Vec<i32>,
+    /// Show only messages of these subtypes (comma-separated).
+    #[arg(
+        long,
+        value_name = "S",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    subtype: Vec<i32>,
+    /// Stop after message N.
+    #[arg(long, value_name = "N")]
+    until_id: Option<u64>,
+    /// Stop after N messages (full, ascii) or N intervals (summary).
+    #[arg(long)]
+    count: Option<u64>,
 }

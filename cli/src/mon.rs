@@ -9,6 +9,7 @@ use fmq::{
     now_ns, MessageRef, OpenError, ReadError, ReadTimeoutError, Reader, ReaderOptions, StartAt,
 };
 
+use crate::select::{Seek, Selection};
 use crate::util::{errln, human_bytes, human_count, utc, with_stdout};
 use crate::MonMode;
 
@@ -19,6 +20,7 @@ fn open(queue: &str, start: StartAt) -> anyhow::Result<Reader> {
     };
     match Reader::open(queue, &opts) {
         Err(OpenError::NotFound { .. }) => {
+            crate::commands::check_can_appear(queue)?;
             errln!("fmq: waiting for {queue} to be created");
             let opts = ReaderOptions {
                 start: StartAt::Oldest,
@@ -35,6 +37,10 @@ struct Monitor<'a> {
     queue: &'a str,
     mode: MonMode,
     reader: Reader,
+    sel: &'a Selection,
+    seek: Seek,
+    /// `--until-id` was passed: the command ends (after a last summary).
+    ended: bool,
     msgs: u64,
     bytes: u64,
     missed: u64,
@@ -48,15 +54,18 @@ pub fn run(
     queue: &str,
     mode: MonMode,
     interval_secs: f64,
-    start: bool,
+    sel: &Selection,
     count: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs_f64(interval_secs.max(0.001));
-    let reader = open(queue, if start { StartAt::Oldest } else { StartAt::End })?;
+    let reader = open(queue, sel.start_at())?;
     let mut m = Monitor {
         queue,
         mode,
         reader,
+        sel,
+        seek: sel.seek(),
+        ended: false,
         msgs: 0,
         bytes: 0,
         missed: 0,
@@ -73,8 +82,11 @@ pub fn run(
             _ => Duration::from_secs(3600),
         };
         m.step(out, left)?;
-        if mode == MonMode::Summary && m.t0.elapsed() >= interval {
+        if mode == MonMode::Summary && (m.ended || m.t0.elapsed() >= interval) {
             m.summary(out)?;
+        }
+        if m.ended || m.sel.past_end(m.reader.position().0) {
+            return Ok(());
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -96,6 +108,11 @@ impl Monitor<'_> {
             }
         };
         let e = match got {
+            Ok(msg) if self.sel.past_end(msg.meta.id.0) => {
+                self.ended = true;
+                return Ok(());
+            }
+            Ok(msg) if self.seek.skip(self.sel, &msg.meta) => return Ok(()),
             Ok(msg) => {
                 self.msgs += 1;
                 self.bytes += msg.payload.len() as u64;

@@ -1,8 +1,11 @@
-//! `fmq write`: each MSG argument, or each stdin line, as one message.
+//! `fmq write`: each MSG argument, or each record of stdin (or `--file`), as one message.
+//! Records are lines, all of the input, length-prefixed frames or JSON objects
+//! (`--input`, `crate::input`).
 //!
 //! * The writer lock is taken before stdin is read and held until it ends (DESIGN §6).
-//! * Every stdin read is bounded by the largest message the queue takes: a longer line is
-//!   refused after reading at most that many bytes (plus its line end), never read whole.
+//! * Every stdin read is bounded by the largest message the queue takes: a longer record is
+//!   refused as soon as that is known (a frame at its length field, a line after at most
+//!   that many bytes plus its line end), never read whole.
 //! * SIGINT, SIGTERM and SIGHUP stop it between messages, even while it waits for input:
 //!   every record already read is written, the queue is flushed, the writer mark cleared
 //!   (when the `fmq::Writer` drops) and the lock released; the exit code is 128 + the signal,
@@ -27,9 +30,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use fmq::{Compression, ReaderOptions, Writer, WriterOptions};
+use fmq::{
+    Compression, CreateOptions, NewMessage, OpenError, ReaderOptions, Writer, WriterOptions,
+};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use crate::input::{looks_like_text, DecodeError, Decoder, InputFormat, Record};
 use crate::util::errln;
 
 /// LZ4 expands a block at most about 255 times: the largest stdin record a compressing
@@ -46,6 +52,12 @@ pub struct WriteArgs {
     pub flush_every: Option<u64>,
     /// Flush when this long has passed since the last flush (and there is something new).
     pub flush_interval: Option<Duration>,
+    /// The record format of the input.
+    pub input: InputFormat,
+    /// Read this file instead of stdin.
+    pub file: Option<std::path::PathBuf>,
+    /// `--create`: the queue to make when it does not exist (slots, buffer bytes).
+    pub create: Option<(u32, u64)>,
 }
 
 /// How a write ended when it did not fail.
@@ -63,7 +75,7 @@ pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<E
         write_timeout: args.timeout,
         ..WriterOptions::default()
     };
-    let mut w = Writer::open(queue, &opts)?;
+    let mut w = open_or_create(queue, &opts, args.create)?;
     warn_recovery(&w);
     let mut run = Run {
         w: &mut w,
@@ -73,11 +85,17 @@ pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<E
         since_flush: 0,
         last_flush: Instant::now(),
     };
-    let result = if msgs.is_empty() {
-        let limit = record_limit(run.w);
-        run.stdin(limit, &signals)
-    } else {
+    let result = if !msgs.is_empty() {
         run.arguments(msgs, &signals.stop)
+    } else {
+        let limit = record_limit(run.w);
+        match &args.file {
+            Some(path) => match std::fs::File::open(path) {
+                Ok(f) => run.input(f, limit, &signals),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("opening {}", path.display()))),
+            },
+            None => run.input(io::stdin().lock(), limit, &signals),
+        }
     };
     let written = run.written;
     for d in w.take_dropped_readers() {
@@ -95,6 +113,31 @@ pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<E
             );
             Ok(ExitCode::from(128 + sig.clamp(0, 127) as u8))
         }
+    }
+}
+
+/// Opens the queue as its writer; with `--create`, makes it first when it does not exist (a
+/// queue another creator made meanwhile is opened instead: LROSE's READ_WRITE open, without
+/// its wipe).
+fn open_or_create(
+    queue: &str,
+    opts: &WriterOptions,
+    create: Option<(u32, u64)>,
+) -> anyhow::Result<Writer> {
+    match (Writer::open(queue, opts), create) {
+        (Err(OpenError::NotFound { .. }), Some((slots_count, buf_size_bytes))) => {
+            let c = CreateOptions {
+                slots_count,
+                buf_size_bytes,
+                writer: *opts,
+                ..CreateOptions::default()
+            };
+            match Writer::create(queue, &c) {
+                Err(fmq::CreateError::AlreadyExists { .. }) => Ok(Writer::open(queue, opts)?),
+                other => Ok(other?),
+            }
+        }
+        (other, _) => Ok(other?),
     }
 }
 
@@ -173,15 +216,6 @@ fn record_limit(w: &Writer) -> u64 {
 /// Bytes read from stdin at a time.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// The record that ends at `buf[..end]` (`end` at its `\n`), without its `\n` or `\r\n`.
-fn record(buf: &[u8], start: usize, newline: usize) -> &[u8] {
-    let mut end = newline;
-    if end > start && buf[end - 1] == b'\r' {
-        end -= 1;
-    }
-    &buf[start..end]
-}
-
 /// One `fmq write` under way: the writer and its account.
 struct Run<'a> {
     w: &'a mut Writer,
@@ -209,13 +243,19 @@ impl Run<'_> {
         Ok(End::Done)
     }
 
-    fn stdin(&mut self, limit: u64, signals: &Signals) -> anyhow::Result<End> {
-        let stdin = io::stdin();
-        let mut input = stdin.lock();
+    /// Writes every record of `input` (stdin or `--file`) as `--input` reads it.
+    fn input(
+        &mut self,
+        mut input: impl Read + AsFd,
+        limit: u64,
+        signals: &Signals,
+    ) -> anyhow::Result<End> {
         let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut decoder = Decoder::new(self.args.input, limit_usize);
         // Bytes read but not yet written: at most one partial record plus one chunk.
         let mut pending: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; CHUNK_BYTES];
+        let mut warned = false;
         loop {
             // ORDERING: Relaxed: a flag polled between messages; it publishes nothing.
             let sig = signals.stop.load(Ordering::Relaxed);
@@ -231,41 +271,41 @@ impl Run<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
-                    return Err(self.failed(
-                        &format!("line {}", self.written + 1),
-                        anyhow::Error::new(e).context("reading stdin"),
-                    ))
+                    let what = format!("{} {}", decoder.unit(), self.written + 1);
+                    return Err(self.failed(&what, anyhow::Error::new(e).context("reading input")));
                 }
             };
-            if n == 0 {
-                // The end of input: a last line without its `\n` is a record too.
-                if !pending.is_empty() {
-                    let last = pending.len();
-                    self.put(
-                        record(&pending, 0, last),
-                        &format!("line {}", self.written + 1),
-                    )?;
-                }
-                break;
-            }
+            let eof = n == 0;
             pending.extend_from_slice(&chunk[..n]);
             let mut start = 0;
-            while let Some(at) = pending[start..].iter().position(|&b| b == b'\n') {
-                let newline = start + at;
-                let rec = record(&pending, start, newline);
-                if rec.len() > limit_usize {
-                    return Err(self.too_long(limit));
+            loop {
+                let what = format!("{} {}", decoder.unit(), self.written + 1);
+                match decoder.next(&pending[start..], eof) {
+                    Ok(Some((rec, used))) => {
+                        start += used;
+                        if self.args.input == InputFormat::Lines
+                            && !warned
+                            && !looks_like_text(&rec.payload)
+                        {
+                            warned = true;
+                            errln!(
+                                "fmq: warning: {what} is not text (a NUL byte or not UTF-8): \
+                                 --input lines splits at every newline and drops a CR before it; \
+                                 for binary records use --input raw, framed or json"
+                            );
+                        }
+                        self.put_record(&rec, &what)?;
+                    }
+                    Ok(None) => break,
+                    Err(DecodeError::TooLarge) => return Err(self.too_long(&what, limit)),
+                    Err(DecodeError::Malformed(m)) => {
+                        return Err(self.failed(&what, anyhow::anyhow!("{m}")))
+                    }
                 }
-                let line = format!("line {}", self.written + 1);
-                let rec = rec.to_vec();
-                self.put(&rec, &line)?;
-                start = newline + 1;
             }
             pending.drain(..start);
-            // A partial record longer than the limit (plus room for its `\r\n`) is refused
-            // without reading the rest of it.
-            if pending.len() > limit_usize.saturating_add(1) {
-                return Err(self.too_long(limit));
+            if eof {
+                break;
             }
         }
         self.flush()?;
@@ -308,17 +348,31 @@ impl Run<'_> {
         Ok(ready)
     }
 
-    /// The error of a stdin line longer than the queue's largest message.
-    fn too_long(&mut self, limit: u64) -> anyhow::Error {
-        let what = format!("line {}", self.written + 1);
+    /// The error of an input record longer than the queue's largest message.
+    fn too_long(&mut self, what: &str, limit: u64) -> anyhow::Error {
         let queue = self.queue.to_string();
         self.failed(
-            &what,
+            what,
             anyhow::anyhow!(
                 "message too large: more than {limit} bytes, the largest message {queue} takes \
-                 (the rest of stdin was not read)"
+                 (the rest of the input was not read)"
             ),
         )
+    }
+
+    /// Writes one input record: its format's type, subtype and time where it carried them,
+    /// else `--type`, `--subtype` and now.
+    fn put_record(&mut self, rec: &Record, what: &str) -> anyhow::Result<()> {
+        let t = rec.msg_type.unwrap_or(self.args.msg_type);
+        let s = rec.subtype.unwrap_or(self.args.subtype);
+        let mut m = NewMessage::new(t, s, &rec.payload);
+        if let Some(at) = rec.time_ns {
+            m = m.at(at);
+        }
+        if let Err(e) = self.w.write_message(&m) {
+            return Err(self.failed(what, e.into()));
+        }
+        self.account()
     }
 
     /// Writes one record, flushing as `--flush-every` and `--flush-interval` say.
@@ -327,6 +381,11 @@ impl Run<'_> {
         if let Err(e) = self.w.write(t, s, payload) {
             return Err(self.failed(what, e.into()));
         }
+        self.account()
+    }
+
+    /// Counts a written message and flushes as `--flush-every` and `--flush-interval` say.
+    fn account(&mut self) -> anyhow::Result<()> {
         self.written += 1;
         self.since_flush += 1;
         let every = self.args.flush_every.is_some_and(|n| self.since_flush >= n);
@@ -369,19 +428,5 @@ impl Run<'_> {
             messages(self.written),
             self.queue
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_record_loses_only_its_line_end() {
-        let buf = b"abcd\nab\r\nab\r\r\n\n";
-        assert_eq!(record(buf, 0, 4), b"abcd");
-        assert_eq!(record(buf, 5, 8), b"ab");
-        assert_eq!(record(buf, 9, 13), b"ab\r");
-        assert_eq!(record(buf, 14, 14), b"");
     }
 }
