@@ -321,7 +321,10 @@ fn run_mon(m: MonCli) -> anyhow::Result<ExitCode> {
         subtypes: m.subtype,
         until_id: m.until_id,
     };
-    mon::run(&m.queue, m.mode, m.interval, &sel, m.count)
+    if m.json && m.mode == MonMode::Ascii {
+        anyhow::bail!("--json is for --mode summary or full (ascii prints the messages' text)");
+    }
+    mon::run(&m.queue, m.mode, m.interval, &sel, m.count, m.json)
 }
 
 fn main() -> ExitCode {
@@ -483,6 +486,9 @@ struct MonCli {
     /// Stop after message N.
     #[arg(long, value_name = "N")]
     until_id: Option<u64>,
+    /// One JSON object per interval (summary) or per message (full).
+    #[arg(long)]
+    json: bool,
     /// Stop after N messages (full, ascii) or N intervals (summary).
     #[arg(long)]
     count: Option<u64>,

@@ -623,12 +623,76 @@ fn mon_prints_summary_full_and_ascii() {
     let o = fmq(&["mon", &q.0, "--mode", "ascii", "--start", "--count", "2"]);
     assert_eq!(stdout(&o), "one\ntwo\n");
 
-    let o = fmq(&["mon", &q.0, "--start", "--interval", "0.2", "--count", "2"]);
+    let o = fmq(&["mon", &q.0, "--start", "--interval", "1", "--count", "2"]);
     assert_ok(&o);
     let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].contains("msgs         3"), "{}", lines[0]);
-    assert!(lines[1].contains("msgs         0"), "{}", lines[1]);
+    // FmqMon's header (FmqMon.cc: setw 19, 7, 8, 10, 10, 10, 10), then one line per interval.
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let blank = " ".repeat(19);
+    assert_eq!(
+        lines[0],
+        format!("{blank}  Dtime   nMess    nBytes    nBytes  Rate B/s  Rate B/s")
+    );
+    assert_eq!(
+        lines[1],
+        format!("{blank}   secs            uncomp      comp    uncomp      comp")
+    );
+    assert_eq!(
+        lines[2],
+        format!("{blank}  =====   =====    ======    ======  ========  ========")
+    );
+    // "one", "two", "three": 11 bytes, stored uncompressed; Dtime whole seconds; rates B/s.
+    let first = &lines[3];
+    assert_eq!(first.len(), 19 + 7 + 8 + 10 * 4, "{first:?}");
+    let date = &first[..19];
+    assert!(
+        date.as_bytes()[4] == b'/' && date.as_bytes()[7] == b'/' && date.as_bytes()[10] == b' ',
+        "LROSE's utimstr, YYYY/MM/DD HH:MM:SS: {date:?}"
+    );
+    let cols: Vec<i64> = first[19..]
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(cols[..4], [1, 3, 11, 11], "{first:?}");
+    assert!(
+        (8..=11).contains(&cols[4]) && cols[4] == cols[5],
+        "{first:?}"
+    );
+    let second: Vec<&str> = lines[4][19..].split_whitespace().collect();
+    assert_eq!(second[1..], ["0", "0", "0", "0", "0"], "{}", lines[4]);
+
+    // As FmqMon, the header again before the 41st line.
+    let o = fmq(&["mon", &q.0, "--interval", "0.01", "--count", "41"]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 41 + 6, "{lines:?}");
+    assert_eq!(lines[43], lines[0]);
+    assert_eq!(
+        lines[..43].iter().filter(|l| l.contains("Dtime")).count(),
+        1
+    );
+    let o = fmq(&[
+        "mon",
+        &q.0,
+        "--start",
+        "--interval",
+        "0.2",
+        "--count",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (&v["messages"], &v["bytes_uncompressed"], &v["youngest_id"]),
+        (&3.into(), &11.into(), &3.into())
+    );
+    let o = fmq(&[
+        "mon", &q.0, "--mode", "full", "--start", "--count", "1", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (&v["id"], &v["type"], &v["len"]),
+        (&1.into(), &4.into(), &3.into())
+    );
 }
 
 #[test]
