@@ -27,6 +27,8 @@ pub struct CreateArgs {
     pub blocking: bool,
     pub readers_max: u32,
     pub reader_timeout: Duration,
+    /// `--json`: one object instead of the line.
+    pub json: bool,
 }
 
 pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +58,23 @@ pub fn create(queue: &str, a: &CreateArgs) -> anyhow::Result<ExitCode> {
     } else {
         "files"
     };
+    if a.json {
+        let v = json!({
+            "queue": queue,
+            "backend": if w.queue().is_shared_memory() { "shm" } else { "file" },
+            "files": w.queue().data_files(),
+            "slots_count": w.layout().slots_count(),
+            "buf_size_bytes": w.layout().buf_size_bytes(),
+            "max_message_bytes": w.layout().max_message_bytes(),
+            "compression": w.compression().to_string(),
+            "blocking": a.blocking,
+            "readers_max": a.readers_max,
+            "generation": w.generation(),
+            "replaced": a.force,
+        });
+        outln!("{v}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     outln!(
         "created {queue}: {} slots, {} buffer, compression {}, {kind}",
         w.layout().slots_count(),
@@ -586,8 +605,23 @@ fn slots_text(out: &mut dyn Write, slots: &[fmq::Slot]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn check(queue: &str) -> anyhow::Result<ExitCode> {
+pub fn check(queue: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let report = fmq::check(queue)?;
+    if as_json {
+        let v = json!({
+            "queue": queue,
+            "healthy": report.is_healthy(),
+            "messages_checked": report.messages_checked,
+            "warnings": report.warnings,
+            "problems": report.problems,
+        });
+        outln!("{v}")?;
+        return Ok(if report.is_healthy() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     for w in &report.warnings {
         outln!("warning: {w}")?;
     }

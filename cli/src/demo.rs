@@ -66,6 +66,9 @@ pub struct DemoArgs {
     /// instead of overwriting what it has not read (missed must then be 0).
     #[arg(long)]
     blocking: bool,
+    /// The summary as one JSON object on stdout (the banner and live lines go to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 /// `fmq demo-writer` arguments.
@@ -423,7 +426,14 @@ fn create_to_fit(queue: &str, args: &DemoArgs, own_queue: bool) -> anyhow::Resul
 }
 
 fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
-    print_banner(args, queue)?;
+    let live = if args.json {
+        Live::Stderr
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        Live::Terminal
+    } else {
+        Live::Lines
+    };
+    print_banner(args, queue, live)?;
     let (tx, rx) = mpsc::channel();
     let mut children = start_readers(args, queue, &tx, &rx)?;
     let mut wchild = spawn(&[
@@ -452,8 +462,11 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
         interrupted: false,
         t0: Instant::now(),
         last_sent: (Instant::now(), 0),
+        live,
+        updating: false,
     };
     demo.watch(&rx, &observer, stop, wstdin)?;
+    demo.end_line()?;
     let mut failed_children = 0;
     for mut c in children {
         match wait_timeout(&mut c, Duration::from_secs(10)) {
@@ -464,7 +477,7 @@ fn coordinate(args: &DemoArgs, queue: &str, stop: &AtomicBool) -> anyhow::Result
     summarize(args, &demo, failed_children)
 }
 
-fn print_banner(args: &DemoArgs, queue: &str) -> anyhow::Result<()> {
+fn print_banner(args: &DemoArgs, queue: &str, live: Live) -> anyhow::Result<()> {
     let registered = if args.blocking {
         " (registered: blocking mode)"
     } else {
@@ -475,7 +488,7 @@ fn print_banner(args: &DemoArgs, queue: &str) -> anyhow::Result<()> {
     } else {
         "as fast as possible".into()
     };
-    outln!(
+    let banner = format!(
         "fmq demo: 1 writer process, {} reader processes{registered}, {}-byte messages, {rate} \
          for {} s on {queue} ({} slots, {} buffer)",
         args.readers,
@@ -483,8 +496,30 @@ fn print_banner(args: &DemoArgs, queue: &str) -> anyhow::Result<()> {
         args.seconds,
         args.slots,
         human_bytes(args.buffer)
-    )?;
-    Ok(())
+    );
+    live.line(&banner)
+}
+
+/// Where the demo's live lines go: one line updated in place on a terminal, a line per
+/// second otherwise, stderr with `--json` (stdout is for the summary object).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Live {
+    Terminal,
+    Lines,
+    Stderr,
+}
+
+impl Live {
+    /// A line that stays (the banner, "interrupted").
+    fn line(self, text: &str) -> anyhow::Result<()> {
+        match self {
+            Live::Stderr => {
+                errln!("{text}");
+                Ok(())
+            }
+            _ => outln!("{text}"),
+        }
+    }
 }
 
 /// Starts the reader processes and waits until every one is attached.
@@ -534,6 +569,9 @@ struct Demo {
     interrupted: bool,
     t0: Instant,
     last_sent: (Instant, u64),
+    live: Live,
+    /// A terminal's progress line is on screen, not yet ended.
+    updating: bool,
 }
 
 impl Demo {
@@ -553,7 +591,9 @@ impl Demo {
             if stop.load(Ordering::Relaxed) && !self.interrupted {
                 self.interrupted = true;
                 wstdin = None; // tells the writer to stop
-                outln!("interrupted: stopping the writer, draining the readers")?;
+                self.end_line()?;
+                self.live
+                    .line("interrupted: stopping the writer, draining the readers")?;
             }
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok((_, None)) => open_streams -= 1,
@@ -634,7 +674,26 @@ impl Demo {
         }
         let corrupt: u64 = self.readers.iter().map(|p| p.corrupt).sum();
         line += &format!("  corrupt {corrupt}");
-        outln!("{line}")?;
+        match self.live {
+            Live::Terminal => {
+                // Back to the line's start, clear it, print it again: one line that updates.
+                crate::util::with_stdout(|o| {
+                    write!(o, "\r\x1b[2K{line}")?;
+                    Ok(())
+                })?;
+                self.updating = true;
+                Ok(())
+            }
+            live => live.line(&line),
+        }
+    }
+
+    /// Ends a terminal's updating line, so that what follows starts on a line of its own.
+    fn end_line(&mut self) -> anyhow::Result<()> {
+        if self.updating {
+            self.updating = false;
+            outln!("")?;
+        }
         Ok(())
     }
 }
@@ -661,11 +720,108 @@ fn kill_all(children: &mut [Child]) {
     }
 }
 
+/// One reader's line of the summary.
+struct ReaderSummary {
+    received: u64,
+    missed: u64,
+    corrupt: u64,
+    /// received + missed == sent, and the reader saw the end.
+    accounted: bool,
+    latency: Histogram,
+}
+
+fn latency_json(h: &Histogram) -> serde_json::Value {
+    serde_json::json!({
+        "p50": h.quantile(0.5), "p99": h.quantile(0.99), "p999": h.quantile(0.999), "max": h.max(),
+    })
+}
+
 fn summarize(args: &DemoArgs, demo: &Demo, failed_children: usize) -> anyhow::Result<ExitCode> {
     let Some((sent, secs)) = demo.writer_done else {
         bail!("the demo writer did not finish (see its error above)");
     };
     let secs = secs.max(1e-9);
+    let mut all = Histogram::default();
+    let mut ok = failed_children == 0;
+    let readers: Vec<Option<ReaderSummary>> = demo
+        .readers
+        .iter()
+        .map(|p| {
+            let d = p.done.as_ref()?;
+            let mut latency = Histogram::default();
+            latency.merge(&d.latency);
+            all.merge(&d.latency);
+            Some(ReaderSummary {
+                received: d.received,
+                missed: d.missed,
+                corrupt: d.corrupt,
+                accounted: d.ended && d.received + d.missed == sent,
+                latency,
+            })
+        })
+        .collect();
+    for r in &readers {
+        // Blocking mode: a registered reader loses nothing (DESIGN invariant 9).
+        ok &= r
+            .as_ref()
+            .is_some_and(|r| r.accounted && r.corrupt == 0 && !(args.blocking && r.missed > 0));
+    }
+    let total_corrupt: u64 = readers.iter().flatten().map(|r| r.corrupt).sum();
+    if args.json {
+        let v = serde_json::json!({
+            "interrupted": demo.interrupted,
+            "sent": sent,
+            "seconds": secs,
+            "messages_per_s": sent as f64 / secs,
+            "bytes_per_s": sent as f64 * args.size as f64 / secs,
+            "message_bytes": args.size,
+            "readers": readers.iter().map(|r| match r {
+                None => serde_json::json!({"finished": false}),
+                Some(r) => serde_json::json!({
+                    "finished": true, "received": r.received, "missed": r.missed,
+                    "corrupt": r.corrupt, "accounted": r.accounted,
+                    "latency_ns": latency_json(&r.latency),
+                }),
+            }).collect::<Vec<_>>(),
+            "latency_ns": latency_json(&all),
+            "corrupt": total_corrupt,
+            "ok": ok,
+        });
+        outln!("{v}")?;
+    } else {
+        let totals = Totals {
+            sent,
+            secs,
+            all,
+            total_corrupt,
+            ok,
+        };
+        print_summary(args, demo, &readers, &totals)?;
+    }
+    if ok {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("the demo found a problem (see the summary above)")
+    }
+}
+
+/// The summary's totals.
+struct Totals {
+    sent: u64,
+    secs: f64,
+    /// Every reader's latencies.
+    all: Histogram,
+    total_corrupt: u64,
+    ok: bool,
+}
+
+fn print_summary(
+    args: &DemoArgs,
+    demo: &Demo,
+    readers: &[Option<ReaderSummary>],
+    t: &Totals,
+) -> anyhow::Result<()> {
+    let (sent, secs, all) = (t.sent, t.secs, &t.all);
     outln!("")?;
     outln!(
         "summary{}",
@@ -680,29 +836,19 @@ fn summarize(args: &DemoArgs, demo: &Demo, failed_children: usize) -> anyhow::Re
         human_count(sent as f64 / secs),
         human_bytes((sent as f64 * args.size as f64 / secs) as u64)
     )?;
-    let mut all = Histogram::default();
-    let mut ok = failed_children == 0;
-    let mut total_corrupt = 0;
-    for (i, p) in demo.readers.iter().enumerate() {
-        let Some(d) = &p.done else {
+    for (i, r) in readers.iter().enumerate() {
+        let Some(r) = r else {
             outln!("  reader {i}   did not finish")?;
-            ok = false;
             continue;
         };
-        let mut h = Histogram::default();
-        h.merge(&d.latency);
-        all.merge(&d.latency);
-        let accounted = d.ended && d.received + d.missed == sent;
-        // Blocking mode: a registered reader loses nothing (DESIGN invariant 9).
-        ok &= accounted && d.corrupt == 0 && !(args.blocking && d.missed > 0);
-        total_corrupt += d.corrupt;
+        let h = &r.latency;
         outln!(
             "  reader {i}   received {}, missed {}, corrupt {}; received + missed {} sent; \
              latency p50 {}  p99 {}  p99.9 {}  max {}",
-            d.received,
-            d.missed,
-            d.corrupt,
-            if accounted { "=" } else { "!=" },
+            r.received,
+            r.missed,
+            r.corrupt,
+            if r.accounted { "=" } else { "!=" },
             human_ns(h.quantile(0.5)),
             human_ns(h.quantile(0.99)),
             human_ns(h.quantile(0.999)),
@@ -717,11 +863,9 @@ fn summarize(args: &DemoArgs, demo: &Demo, failed_children: usize) -> anyhow::Re
         human_ns(all.quantile(0.999)),
         human_ns(all.max())
     )?;
-    outln!("  corrupt    {total_corrupt}")?;
-    if ok {
+    outln!("  corrupt    {}", t.total_corrupt)?;
+    if t.ok {
         outln!("  result     ok: every message accounted for, none corrupt")?;
-        Ok(ExitCode::SUCCESS)
-    } else {
-        bail!("the demo found a problem (see the summary above)")
     }
+    Ok(())
 }

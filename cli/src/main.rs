@@ -19,12 +19,30 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::util::{errln, parse_secs, parse_size};
 
+/// `fmq --version`: the crate's version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FMQ_COMMIT"),
+    ")"
+);
+
+/// The exit codes, in `fmq --help` and the README.
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 error (one line on stderr, never a \
+    backtrace); 2 usage error; 128 + N: `fmq write` stopped by signal N (130 SIGINT, 143 \
+    SIGTERM, 129 SIGHUP). Data goes to stdout, diagnostics to stderr.";
+
 /// fmq: a single-writer / multi-reader message queue for processes on one host.
 ///
 /// A queue is DIR/NAME (files NAME.stat, NAME.buf and the lock NAME.lock), DIR/shmem_KEY or
 /// shm:NAME (a shared-memory segment in /dev/shm).
 #[derive(Parser, Debug)]
-#[command(name = "fmq", version, propagate_version = true)]
+#[command(
+    name = "fmq",
+    version = VERSION,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,6 +80,9 @@ enum Command {
         /// (0: only when its process is gone).
         #[arg(long, default_value = "10", value_parser = parse_secs)]
         reader_timeout: f64,
+        /// One JSON object (the queue, its layout, its generation) instead of the line.
+        #[arg(long)]
+        json: bool,
     },
     /// Write each MSG, or each record of stdin (or --file) when none is given, as one message.
     ///
@@ -104,6 +125,9 @@ enum Command {
     Check {
         /// The queue.
         queue: String,
+        /// One JSON object: healthy, messages_checked, warnings, problems.
+        #[arg(long)]
+        json: bool,
     },
     /// Clear a stale writer mark (after a writer died).
     Clear {
@@ -120,6 +144,20 @@ enum Command {
     },
     /// The live demo: one writer process and N reader processes on a shared-memory queue.
     Demo(demo::DemoArgs),
+    /// Print a shell completion script (install: `fmq completions bash >
+    /// ~/.local/share/bash-completion/completions/fmq`; zsh: into a directory of $fpath as
+    /// _fmq; fish: ~/.config/fish/completions/fmq.fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (fmq.1 and one per command, fmq-read.1, ...) into DIR (install:
+    /// `fmq man ~/.local/share/man/man1`), or print fmq.1 when no DIR is given.
+    Man {
+        /// The directory to write the pages into.
+        dir: Option<std::path::PathBuf>,
+    },
     /// (internal) the demo's writer process.
     #[command(hide = true, name = "demo-writer")]
     DemoWriter(demo::WriterArgs),
@@ -247,6 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             blocking,
             readers_max,
             reader_timeout,
+            json,
         } => c::create(
             &queue,
             &c::CreateArgs {
@@ -258,18 +297,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 blocking,
                 readers_max: readers_max.unwrap_or(if blocking { 8 } else { 0 }),
                 reader_timeout: Duration::from_secs_f64(reader_timeout),
+                json,
             },
         ),
         Command::Write(w) => run_write(w),
         Command::Read(r) => run_read(r),
         Command::Mon(m) => run_mon(m),
         Command::Info { queue, slots, json } => c::info(&queue, slots, json),
-        Command::Check { queue } => c::check(&queue),
+        Command::Check { queue, json } => c::check(&queue, json),
         Command::Clear { queue } => c::clear(&queue),
         Command::Remove { queue, force } => c::remove(&queue, force),
         Command::Demo(args) => demo::run(args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "fmq",
+                &mut out,
+            );
+            util::with_stdout(|o| Ok(o.write_all(&out)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::DemoWriter(args) => demo::writer(args),
         Command::DemoReader(args) => demo::reader(args),
+    }
+}
+
+/// `fmq man [DIR]`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .map_err(|e| anyhow::anyhow!("writing man pages into {}: {e}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            util::with_stdout(|o| Ok(o.write_all(&out)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -285,6 +357,7 @@ fn run_write(w: WriteCli) -> anyhow::Result<ExitCode> {
             input: w.input,
             file: w.file,
             create: w.create.then_some((w.slots, w.size)),
+            json: w.json,
         },
         &w.msgs,
     )
@@ -398,6 +471,9 @@ struct WriteCli {
     /// With --create: size of the message buffer (K, M, G suffixes).
     #[arg(long, default_value = "10M", value_parser = parse_size, requires = "create")]
     size: u64,
+    /// At the end, one JSON object on stdout: written, first_id, last_id, stopped_by.
+    #[arg(long)]
+    json: bool,
     /// The messages.
     msgs: Vec<String>,
 }

@@ -58,6 +58,8 @@ pub struct WriteArgs {
     pub file: Option<std::path::PathBuf>,
     /// `--create`: the queue to make when it does not exist (slots, buffer bytes).
     pub create: Option<(u32, u64)>,
+    /// `--json`: one object on stdout at the end (messages written, first and last id).
+    pub json: bool,
 }
 
 /// How a write ended when it did not fail.
@@ -82,6 +84,7 @@ pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<E
         queue,
         args,
         written: 0,
+        ids: None,
         since_flush: 0,
         last_flush: Instant::now(),
     };
@@ -98,12 +101,27 @@ pub fn write(queue: &str, args: &WriteArgs, msgs: &[String]) -> anyhow::Result<E
         }
     };
     let written = run.written;
+    let ids = run.ids;
     for d in w.take_dropped_readers() {
         errln!("fmq: {queue}: {d}");
     }
     // The mark is cleared and the lock released here, before the exit is reported.
     drop(w);
-    match result? {
+    let result = result?;
+    if args.json {
+        let v = serde_json::json!({
+            "queue": queue,
+            "written": written,
+            "first_id": ids.map(|(a, _)| a),
+            "last_id": ids.map(|(_, b)| b),
+            "stopped_by": match result {
+                End::Done => None,
+                End::Signal(sig) => Some(signal_name(sig)),
+            },
+        });
+        crate::util::outln!("{v}")?;
+    }
+    match result {
         End::Done => Ok(ExitCode::SUCCESS),
         End::Signal(sig) => {
             errln!(
@@ -223,6 +241,8 @@ struct Run<'a> {
     args: &'a WriteArgs,
     /// Messages written.
     written: u64,
+    /// The first and last id written.
+    ids: Option<(u64, u64)>,
     /// Messages written since the last flush.
     since_flush: u64,
     last_flush: Instant,
@@ -369,23 +389,24 @@ impl Run<'_> {
         if let Some(at) = rec.time_ns {
             m = m.at(at);
         }
-        if let Err(e) = self.w.write_message(&m) {
-            return Err(self.failed(what, e.into()));
+        match self.w.write_message(&m) {
+            Ok(id) => self.account(id.0),
+            Err(e) => Err(self.failed(what, e.into())),
         }
-        self.account()
     }
 
     /// Writes one record, flushing as `--flush-every` and `--flush-interval` say.
     fn put(&mut self, payload: &[u8], what: &str) -> anyhow::Result<()> {
         let (t, s) = (self.args.msg_type, self.args.subtype);
-        if let Err(e) = self.w.write(t, s, payload) {
-            return Err(self.failed(what, e.into()));
+        match self.w.write(t, s, payload) {
+            Ok(id) => self.account(id.0),
+            Err(e) => Err(self.failed(what, e.into())),
         }
-        self.account()
     }
 
     /// Counts a written message and flushes as `--flush-every` and `--flush-interval` say.
-    fn account(&mut self) -> anyhow::Result<()> {
+    fn account(&mut self, id: u64) -> anyhow::Result<()> {
+        self.ids = Some((self.ids.map_or(id, |(first, _)| first), id));
         self.written += 1;
         self.since_flush += 1;
         let every = self.args.flush_every.is_some_and(|n| self.since_flush >= n);
