@@ -7,6 +7,7 @@
 mod commands;
 mod demo;
 mod input;
+mod list;
 mod mon;
 mod select;
 mod util;
@@ -142,6 +143,33 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// List the fmq queues in the shared-memory directory and under each DIR (found by their
+    /// magic, not their names): backend, size, writer, youngest id, age of the last write,
+    /// registered readers and their lag.
+    List {
+        /// Directories to search (8 levels deep; symlinks are not followed).
+        dirs: Vec<std::path::PathBuf>,
+        /// One JSON array of objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the queues whose writer is gone and whose last write is older than DURATION,
+    /// in the shared-memory directory and under each DIR. Only fmq queues of this user's are
+    /// ever removed; a queue whose writer lives is never touched.
+    Gc {
+        /// Directories to search (8 levels deep; symlinks are not followed).
+        dirs: Vec<std::path::PathBuf>,
+        /// Remove queues whose writer is gone (required: gc never removes another kind).
+        #[arg(long, required = true)]
+        dead: bool,
+        /// Only those whose last write (or creation, if empty) is older than this: 0s, 90m,
+        /// 7d, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Duration,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The live demo: one writer process and N reader processes on a shared-memory queue.
     Demo(demo::DemoArgs),
     /// Print a shell completion script (install: `fmq completions bash >
@@ -188,6 +216,12 @@ pub enum StartFrom {
     Id(u64),
     /// The first message whose time is at or after this many nanoseconds since the epoch.
     Time(i64),
+}
+
+/// A duration such as `0s`, `90m`, `7d`, `1h30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as 90m or 7d ({e})"))
 }
 
 /// `--from`: oldest, youngest, end, id:N or time:RFC3339.
@@ -307,6 +341,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { queue, json } => c::check(&queue, json),
         Command::Clear { queue } => c::clear(&queue),
         Command::Remove { queue, force } => c::remove(&queue, force),
+        Command::List { dirs, json } => list::list(&dirs, json),
+        Command::Gc {
+            dirs,
+            dead: _,
+            older_than,
+            dry_run,
+        } => list::gc(&dirs, older_than, dry_run),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
