@@ -72,6 +72,8 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = c.kill();
+        let _ = c.wait();
         panic!("the writer of {q} never wrote");
     }
 }
