@@ -138,7 +138,7 @@ fn list_finds_queues_by_magic_with_writer_state_and_ignores_every_other_file() {
     assert_ok(&env.run(&["write", &closed, "a", "b"]));
     assert_ok(&env.run(&["create", "shm:seg", "--slots", "8", "--size", "64K"]));
     let planted = plant_foreign(d);
-    std::os::unix::fs::symlink(&format!("{closed}.stat"), d.join("link.stat")).unwrap();
+    std::os::unix::fs::symlink(format!("{closed}.stat"), d.join("link.stat")).unwrap();
     let mut w = env.live_writer(&live);
 
     let rows = list_json(&env, d);
