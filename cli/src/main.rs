@@ -10,6 +10,7 @@ mod input;
 mod list;
 mod mon;
 mod select;
+mod top;
 mod util;
 mod write;
 
@@ -169,6 +170,16 @@ enum Command {
         /// Say what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// A live view of the queues `fmq list` finds: writer, messages/s, bytes/s, a rate
+    /// sparkline, youngest id, registered readers' lag. Keys: s sort, up/down move, Enter
+    /// show one queue, Esc back, q quit.
+    Top {
+        /// Directories to search besides the shared-memory directory.
+        dirs: Vec<std::path::PathBuf>,
+        /// Seconds between samples.
+        #[arg(long, default_value = "1", value_parser = parse_secs)]
+        interval: f64,
     },
     /// The live demo: one writer process and N reader processes on a shared-memory queue.
     Demo(demo::DemoArgs),
@@ -348,6 +359,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             older_than,
             dry_run,
         } => list::gc(&dirs, older_than, dry_run),
+        Command::Top { dirs, interval } => {
+            top::run(dirs, Duration::from_secs_f64(interval.max(0.05)))
+        }
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
