@@ -164,8 +164,23 @@ fn raw_input_is_one_message_of_every_byte_even_an_empty_one() {
     let out = fmq(&["read", &q, "--from", "oldest", "--format", "framed"]);
     assert_eq!(
         unframe(&out.stdout),
-        [blob, Vec::new(), b"from\na\0file\r\n".to_vec()]
+        [blob.clone(), Vec::new(), b"from\na\0file\r\n".to_vec()]
     );
+    // --format raw: one message's bytes exactly, nothing added.
+    let out = fmq(&[
+        "read",
+        &q,
+        "--from",
+        "id:1",
+        "--until-id",
+        "1",
+        "--format",
+        "raw",
+    ]);
+    assert_eq!(out.stdout, blob);
+    // --format text: every payload and a newline (for text; binary is shown lossily).
+    let out = fmq(&["read", &q, "--from", "id:3", "--format", "text"]);
+    assert_eq!(out.stdout, b"from\na\0file\r\n\n");
 }
 
 #[test]
