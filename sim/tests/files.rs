@@ -18,7 +18,8 @@ const SEEDS: &[(u64, &str)] = &[
     (
         13,
         "fmq: a lock file of NUL bytes (a power loss kept its length, not its bytes) locked \
-         the queue out for good (first failing seed with the fix reverted, nullock.patch)",
+         the queue out for good (first failing seed with the fix reverted, nullock.patch); a \
+         remove that returned came undone at a power loss (removesync.patch, as 24)",
     ),
     (
         662,
@@ -58,6 +59,24 @@ const SEEDS: &[(u64, &str)] = &[
         553,
         "fmq, issue 13: a re-creation's pair renamed without a backup left neither queue \
          (pair.patch)",
+    ),
+    (
+        24,
+        "fmq: a lock file of NUL bytes locked the queue out for good (nullock.patch, first \
+         failing seed after the generation floor changed the runs)",
+    ),
+    (
+        554,
+        "fmq: a writer's open flushed into names not yet durable (opensync.patch, as 24)",
+    ),
+    (
+        6,
+        "fmq, issue 13: a re-creation's pair renamed without a backup (pair.patch, as 24)",
+    ),
+    (
+        456,
+        "fmq: a writer recovered a segment a re-creation under another name had just \
+         replaced (recheck.patch, as 24)",
     ),
     (
         2_738_984_916_788_414_103,
