@@ -2,7 +2,9 @@
 //! that found a defect, in fmq's file layer or in the simulator itself, replays on every run
 //! of `ci/sim.sh`, with a fixed range of seeds. The first failing seed of each reverted fix
 //! (`ci/sim-reverts.sh`) is here too, so each of those defects is caught again, here, by a
-//! seed that passes today.
+//! seed that passes today; `ci/sim-reverts.sh --regressions` checks that every seed whose
+//! text names a patch (`NAME.patch`) still fails with that patch applied (a run drifts when
+//! the code under it changes: those seeds keep their place, and their text says so).
 //!
 //! Built only with `--cfg fmq_sim`:
 //! `CARGO_TARGET_DIR=target-sim RUSTFLAGS="--cfg fmq_sim" cargo test --release -p fmq-sim --test files`.
@@ -18,8 +20,9 @@ const SEEDS: &[(u64, &str)] = &[
     (
         13,
         "fmq: a lock file of NUL bytes (a power loss kept its length, not its bytes) locked \
-         the queue out for good (first failing seed with the fix reverted, nullock.patch); a \
-         remove that returned came undone at a power loss (removesync.patch, as 24)",
+         the queue out for good (the first failing seed of the nullock revert until the \
+         generation floor changed the runs; now 24); a remove that returned came undone at a \
+         power loss (removesync.patch, as 24)",
     ),
     (
         662,
@@ -29,12 +32,14 @@ const SEEDS: &[(u64, &str)] = &[
     (
         417,
         "fmq: a writer recovered a segment a re-creation under another name had just \
-         replaced (recheck.patch)",
+         replaced (the recheck revert's first failing seed before the generation floor; now \
+         456)",
     ),
     (
         93,
         "fmq: a writer's open flushed into names its creator's death had left in the page \
-         cache only; a power loss took the queue (opensync.patch)",
+         cache only; a power loss took the queue (the opensync revert's first failing seed \
+         before the generation floor; now 554)",
     ),
     (
         39,
@@ -48,7 +53,8 @@ const SEEDS: &[(u64, &str)] = &[
     (
         11_168,
         "fmq, issue 13: a reader took a re-creation in progress (a .stat and .buf of \
-         different generations) for corruption (settle.patch)",
+         different generations) for corruption (the settle revert's first failing seed before \
+         the generation floor)",
     ),
     (
         34,
@@ -58,7 +64,7 @@ const SEEDS: &[(u64, &str)] = &[
     (
         553,
         "fmq, issue 13: a re-creation's pair renamed without a backup left neither queue \
-         (pair.patch)",
+         (the pair revert's first failing seed before the generation floor; now 6)",
     ),
     (
         24,
