@@ -7,6 +7,7 @@
 mod commands;
 mod demo;
 mod input;
+mod ldata;
 mod list;
 mod mon;
 mod select;
@@ -181,6 +182,10 @@ enum Command {
         #[arg(long, default_value = "1", value_parser = parse_secs)]
         interval: f64,
     },
+    /// latest_data_info: data-arrival events of a data directory (LROSE's _latest_data_info,
+    /// on an fmq event queue).
+    #[command(subcommand)]
+    Ldata(ldata::LdataCommand),
     /// The live demo: one writer process and N reader processes on a shared-memory queue.
     Demo(demo::DemoArgs),
     /// Print a shell completion script (install: `fmq completions bash >
@@ -362,6 +367,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Top { dirs, interval } => {
             top::run(dirs, Duration::from_secs_f64(interval.max(0.05)))
         }
+        Command::Ldata(cmd) => ldata::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -427,6 +427,53 @@ impl Writer {
         }
     }
 
+    /// [`Writer::open`], waiting up to `wait` while another writer holds the queue: several
+    /// producers of one queue (a data directory's event queue, `fmq ldata put`) take turns
+    /// instead of failing. Retries while the answer is [`OpenError::Locked`], sleeping 1 ms
+    /// at first and at most 50 ms between tries; any other answer (the queue is missing,
+    /// not fmq's, corrupt) returns at once. After `wait`, the last `Locked`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let queue = dir.path().join("q");
+    /// use std::time::Duration;
+    /// use fmq::{CreateOptions, OpenError, Writer, WriterOptions};
+    ///
+    /// let first = Writer::create(&queue, &CreateOptions::default())?;
+    /// let opts = WriterOptions::default();
+    /// let busy = Writer::open_timeout(&queue, &opts, Duration::from_millis(20));
+    /// assert!(matches!(busy, Err(OpenError::Locked { .. })));
+    /// let handoff = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     drop(first);
+    /// });
+    /// let mut second = Writer::open_timeout(&queue, &opts, Duration::from_secs(10))?;
+    /// second.write(1, 0, b"after the first")?;
+    /// handoff.join().unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_timeout(
+        queue: impl IntoQueuePath,
+        opts: &WriterOptions,
+        wait: Duration,
+    ) -> Result<Writer, OpenError> {
+        let queue = crate::path::resolve(queue)?;
+        let deadline = crate::sys::monotonic_ns()
+            .saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match Writer::open(&queue, opts) {
+                Err(OpenError::Locked { .. }) if crate::sys::monotonic_ns() < deadline => {
+                    let left =
+                        Duration::from_nanos(deadline.saturating_sub(crate::sys::monotonic_ns()));
+                    crate::sys::sleep(pause.min(left));
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// [`Writer::open`] once the lock is held.
     fn open_locked(
         queue: &QueuePath,
