@@ -19,6 +19,41 @@ pub enum LdataCommand {
     /// (write-replace, fsync, no moment without the file). With --from-file the file is
     /// moved into place first (same file system only: atomic and durable, never a copy).
     Put(PutArgs),
+    /// Run PROGRAM for every event of DIR (after --): a registered reader of the event
+    /// queue (producers wait for it), a durable cursor resumed at the first event whose
+    /// command has not succeeded (at least once), argv without a shell, placeholders
+    /// {path} {rel} {dir} {id} {type} {writer} {time:%Y%m%d%H%M%S} each within its own
+    /// argument. SIGINT/SIGTERM: running commands are asked to end and waited for, the
+    /// cursor saved, exit 0.
+    Watch(crate::watch::WatchArgs),
+    /// Print DIR's events (id, data time, path, type, writer). On a directory only LROSE
+    /// wrote (no fmq event queue), the latest file from its _latest_data_info.xml.
+    Read(ReadArgs),
+    /// Every watcher of DIR: its cursor, its lag in events and seconds, whether it is
+    /// registered, its running commands and its failures.
+    Status {
+        /// The data directory.
+        dir: PathBuf,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The arguments of `fmq ldata read`.
+#[derive(clap::Args, Debug)]
+pub struct ReadArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Where to start.
+    #[arg(long, value_enum, default_value_t = crate::watch::WatchFrom::Oldest)]
+    from: crate::watch::WatchFrom,
+    /// Keep waiting for new events.
+    #[arg(long)]
+    follow: bool,
+    /// text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 /// The arguments of `fmq ldata put`.
@@ -75,6 +110,9 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
 pub fn run(cmd: LdataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         LdataCommand::Put(a) => put(a),
+        LdataCommand::Watch(a) => crate::watch::watch(a),
+        LdataCommand::Read(a) => read(a),
+        LdataCommand::Status { dir, json } => status(&dir, json),
     }
 }
 
@@ -119,4 +157,183 @@ fn put(a: PutArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn event_line(id: Option<u64>, info: &LdataInfo, json: bool) -> String {
+    if json {
+        let mut v = serde_json::to_value(info).unwrap_or_default();
+        v["id"] = id.map_or(serde_json::Value::Null, Into::into);
+        return v.to_string();
+    }
+    format!(
+        "{}  {}  {}  type {}  writer {}",
+        id.map_or("lrose".to_string(), |i| i.to_string()),
+        &crate::util::utc(info.unix_time.saturating_mul(1_000_000_000))[..19],
+        info.rel_data_path,
+        info.data_type,
+        info.writer
+    )
+}
+
+fn read(a: ReadArgs) -> anyhow::Result<ExitCode> {
+    use crate::watch::WatchFrom;
+    let json = a.format == "json";
+    let q = fmq_ldata::event_queue(&a.dir);
+    let start = match a.from {
+        WatchFrom::Oldest | WatchFrom::Saved => fmq::StartAt::Oldest,
+        WatchFrom::End => fmq::StartAt::End,
+    };
+    let opts = fmq::ReaderOptions {
+        start,
+        ..fmq::ReaderOptions::default()
+    };
+    let mut r = match fmq::Reader::open(&q, &opts) {
+        Err(fmq::OpenError::NotFound { .. }) if !a.follow => {
+            // A directory only LROSE wrote.
+            return match fmq_ldata::latest(&a.dir)? {
+                Some(info) => {
+                    outln!("{}", event_line(None, &info, json))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => anyhow::bail!(
+                    "{} has no events (no {} queue, no LROSE _latest_data_info.xml)",
+                    a.dir.display(),
+                    fmq_ldata::EVENT_QUEUE
+                ),
+            };
+        }
+        Err(fmq::OpenError::NotFound { .. }) => {
+            crate::commands::check_can_appear(&q.to_string_lossy())?;
+            crate::util::errln!("fmq: waiting for the first event in {}", a.dir.display());
+            fmq::Reader::open_timeout(&q, &opts, Duration::MAX)?
+        }
+        other => other?,
+    };
+    let end = r.youngest_id().0;
+    crate::util::with_stdout(|out| loop {
+        if !a.follow && r.position().0 > end {
+            return Ok(());
+        }
+        let m = match r.read_timeout(Duration::from_millis(500)) {
+            Ok(m) => m,
+            Err(fmq::ReadTimeoutError::Failed(fmq::ReadError::Lagged(lag))) => {
+                crate::util::errln!("fmq: warning: {lag}");
+                continue;
+            }
+            Err(fmq::ReadTimeoutError::Failed(e)) => return Err(e.into()),
+            Err(_) if a.follow => {
+                out.flush()?;
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        let id = m.meta.id.0;
+        match serde_json::from_slice::<LdataInfo>(m.payload) {
+            Ok(info) => writeln!(out, "{}", event_line(Some(id), &info, json))?,
+            Err(e) => crate::util::errln!("fmq: warning: event {id} is not an ldata event: {e}"),
+        }
+        if a.follow {
+            out.flush()?;
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The watchers of `dir`: the names of their cursor files.
+fn watcher_names(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("{}.watch.", fmq_ldata::EVENT_QUEUE);
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix(&prefix).map(str::to_string)
+        })
+        // The cursor file itself: not the status file, not a temporary name.
+        .filter(|n| !n.ends_with(".status") && !n.contains(".tmp"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn status(dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let q = fmq_ldata::event_queue(dir);
+    let info = fmq::info(q.as_path()).ok();
+    let youngest = info.as_ref().map_or(0, |i| i.header.youngest_id);
+    let mut rows = Vec::new();
+    for name in watcher_names(dir)? {
+        let cursor = crate::watch::read_cursor(dir, &name)?.unwrap_or(1);
+        let lag_events = (youngest + 1).saturating_sub(cursor);
+        // The data time of the first event not yet done, against now.
+        let lag_secs = if lag_events == 0 {
+            0.0
+        } else {
+            event_time(&q, cursor)
+                .map_or(0.0, |t| (fmq::now_ns() / 1_000_000_000 - t).max(0) as f64)
+        };
+        let registered = info.as_ref().and_then(|i| {
+            i.readers
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| (r.pid, r.alive, r.dropped))
+        });
+        let st: serde_json::Value = std::fs::read_to_string(crate::watch::status_path(dir, &name))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        rows.push(serde_json::json!({
+            "name": name,
+            "cursor": cursor,
+            "lag_events": lag_events,
+            "lag_seconds": lag_secs,
+            "registered": registered.map(|(pid, alive, dropped)| serde_json::json!({
+                "pid": pid, "alive": alive, "dropped": dropped,
+            })),
+            "running": st["running"],
+            "failures": st["failures"],
+            "lost": st["lost"],
+        }));
+    }
+    crate::util::with_stdout(|out| {
+        if json {
+            writeln!(out, "{}", serde_json::Value::from(rows.clone()))?;
+            return Ok(());
+        }
+        writeln!(out, "events: youngest id {youngest}")?;
+        for r in &rows {
+            let reg = match &r["registered"] {
+                serde_json::Value::Null => "not registered".to_string(),
+                v => format!(
+                    "registered, pid {} {}",
+                    v["pid"],
+                    if v["alive"] == true { "live" } else { "dead" }
+                ),
+            };
+            writeln!(
+                out,
+                "watcher {}: cursor {}, lag {} events ({} s), {reg}, {} running, {} failed",
+                r["name"].as_str().unwrap_or(""),
+                r["cursor"],
+                r["lag_events"],
+                r["lag_seconds"],
+                r["running"].as_array().map_or(0, Vec::len),
+                r["failures"].as_array().map_or(0, Vec::len),
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The data time of event `id`, if it is still in the queue.
+fn event_time(q: &std::path::Path, id: u64) -> Option<i64> {
+    let opts = fmq::ReaderOptions {
+        start: fmq::StartAt::Id(fmq::MessageId(id)),
+        ..fmq::ReaderOptions::default()
+    };
+    let mut r = fmq::Reader::open(q, &opts).ok()?;
+    let m = r.try_read().ok()?;
+    serde_json::from_slice::<LdataInfo>(m.payload)
+        .ok()
+        .map(|i| i.unix_time)
 }

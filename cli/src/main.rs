@@ -13,6 +13,7 @@ mod mon;
 mod select;
 mod top;
 mod util;
+mod watch;
 mod write;
 
 use std::process::ExitCode;

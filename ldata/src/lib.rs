@@ -229,6 +229,9 @@ fn open_events(dir: &Path, wait: Duration) -> Result<Writer, LdataError> {
         buf_size_bytes: EVENT_BUFFER_BYTES,
         blocking: true,
         readers_max: EVENT_READERS_MAX,
+        // A watcher may run a long command between reads: it is dropped only when its
+        // process is gone, never for being slow.
+        reader_timeout: Duration::ZERO,
         writer: wopts,
         ..CreateOptions::default()
     };
