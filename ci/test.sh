@@ -66,6 +66,10 @@ verification_steps() {
 
     step "Miri: fmq-core's tests under the interpreter (UB and data races)"
     ./ci/miri.sh
+
+    step "ldata: a put's fsync and rename order, read with strace (untraced: strace cannot run under the dependency trace)"
+    cargo test -p fmq-cli --test ldata_system \
+        a_put_fsyncs_each_file_before_its_rename_and_the_directory_after -- --exact --nocapture
 }
 
 if [[ -n "${FMQ_DEPS_TRACING:-}" ]]; then
