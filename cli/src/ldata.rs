@@ -143,6 +143,13 @@ fn put(a: PutArgs) -> anyhow::Result<ExitCode> {
         from_file: a.from_file,
     };
     let p = fmq_ldata::put(&a.dir, &info, &opts)?;
+    // The event is recorded: the data map comes after, and its trouble is a warning only.
+    let busy = Duration::from_secs_f64(a.timeout.min(2.0));
+    if let Err(e) = fmq_ldata::dmap::record(&fmq_ldata::dmap::state_dir(), &a.dir, &p.info, busy) {
+        crate::util::errln!(
+            "fmq: warning: {e} (the event was recorded; the data map was not updated)"
+        );
+    }
     if a.json {
         let mut v = serde_json::to_value(&p.info)?;
         v["id"] = p.id.into();
@@ -240,7 +247,7 @@ fn read(a: ReadArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The watchers of `dir`: the names of their cursor files.
-fn watcher_names(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+pub fn watcher_names(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let prefix = format!("{}.watch.", fmq_ldata::EVENT_QUEUE);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?

@@ -6,6 +6,7 @@
 
 mod commands;
 mod demo;
+mod dmap;
 mod input;
 mod ldata;
 mod list;
@@ -187,6 +188,10 @@ enum Command {
     /// on an fmq event queue).
     #[command(subcommand)]
     Ldata(ldata::LdataCommand),
+    /// The data map (LROSE's DataMapper and PrintDataMap): every data set's latest data,
+    /// in SQLite in the state directory (FMQ_STATE_DIR, /var/lib/fmq, ~/.local/state/fmq).
+    #[command(subcommand)]
+    Dmap(dmap::DmapCommand),
     /// The live demo: one writer process and N reader processes on a shared-memory queue.
     Demo(demo::DemoArgs),
     /// Print a shell completion script (install: `fmq completions bash >
@@ -369,6 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             top::run(dirs, Duration::from_secs_f64(interval.max(0.05)))
         }
         Command::Ldata(cmd) => ldata::run(cmd),
+        Command::Dmap(cmd) => dmap::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();

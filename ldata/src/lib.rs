@@ -19,6 +19,7 @@
 //! through steps 2 and 3, so the LROSE files always describe the youngest event. An event
 //! is the [`LdataInfo`] as JSON, message type [`EVENT_TYPE`].
 
+pub mod dmap;
 mod info;
 
 use std::fmt;
