@@ -1193,3 +1193,54 @@ fn a_lock_file_a_power_loss_left_as_nul_bytes_does_not_lock_the_queue_out() {
         assert_eq!(std::fs::read(q.lock_file()).unwrap(), b"\0notes\0");
     });
 }
+
+/// Issue 13, item 16 (the settle fix): a reader that opens while another process's
+/// `create --force` is between its renames (the new `.buf` in place, the old `.stat` still
+/// there, no backup left to pair it with) waits for the pair, and reads the new queue,
+/// instead of calling the queue corrupt. With `open_settled`'s wait taken out
+/// (`sim/reverts/settle.patch`) the open fails at once with `MismatchedFiles`.
+#[test]
+fn a_reader_opening_during_a_re_creation_waits_for_the_pair_instead_of_calling_it_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let q = dir.path().join("q");
+    let q2 = other.path().join("q");
+    let opts = fmq::CreateOptions {
+        slots_count: 8,
+        buf_size_bytes: 4096,
+        ..fmq::CreateOptions::default()
+    };
+    fmq::Writer::create(&q, &opts)
+        .unwrap()
+        .write(1, 0, b"old")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2));
+    fmq::Writer::create(&q2, &opts)
+        .unwrap()
+        .write(1, 0, b"new")
+        .unwrap();
+    let at = |p: &Path, ext: &str| p.with_extension(ext);
+    // Half a re-creation: the new .buf renamed into place, the .stat not yet.
+    std::fs::copy(at(&q2, "buf"), at(&q, "buf.incoming")).unwrap();
+    std::fs::rename(at(&q, "buf.incoming"), at(&q, "buf")).unwrap();
+    std::fs::copy(at(&q2, "stat"), at(&q, "stat.incoming")).unwrap();
+    let q_stat = at(&q, "stat");
+    let incoming = at(&q, "stat.incoming");
+    let finisher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        std::fs::rename(incoming, q_stat).unwrap();
+    });
+    let started = Instant::now();
+    let opts = fmq::ReaderOptions {
+        start: fmq::StartAt::Oldest,
+        ..fmq::ReaderOptions::default()
+    };
+    let r = fmq::Reader::open(&q, &opts);
+    finisher.join().unwrap();
+    let mut r = r.unwrap_or_else(|e| panic!("took the re-creation for corruption: {e}"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "it waited for the pair"
+    );
+    assert_eq!(r.try_read().unwrap().payload, b"new");
+}
