@@ -29,6 +29,10 @@ pub enum LdataCommand {
     /// Print DIR's events (id, data time, path, type, writer). On a directory only LROSE
     /// wrote (no fmq event queue), the latest file from its _latest_data_info.xml.
     Read(ReadArgs),
+    /// The triggering system end to end: a producer writing files into a fresh data
+    /// directory, two watchers running sha256sum and wc -c on each, the data map, and a
+    /// summary (files written, commands run per watcher, missed: must be 0).
+    Demo(crate::ldata_demo::DemoArgs),
     /// Every watcher of DIR: its cursor, its lag in events and seconds, whether it is
     /// registered, its running commands and its failures.
     Status {
@@ -112,6 +116,7 @@ pub fn run(cmd: LdataCommand) -> anyhow::Result<ExitCode> {
         LdataCommand::Put(a) => put(a),
         LdataCommand::Watch(a) => crate::watch::watch(a),
         LdataCommand::Read(a) => read(a),
+        LdataCommand::Demo(a) => crate::ldata_demo::run(a),
         LdataCommand::Status { dir, json } => status(&dir, json),
     }
 }

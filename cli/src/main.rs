@@ -9,6 +9,7 @@ mod demo;
 mod dmap;
 mod input;
 mod ldata;
+mod ldata_demo;
 mod list;
 mod mon;
 mod select;

@@ -166,3 +166,21 @@ fn put_errors_are_one_line() {
         "missing.nc",
     );
 }
+
+#[test]
+fn ldata_demo_runs_both_watchers_on_every_file_and_misses_none() {
+    let o = fmq(&["ldata", "demo", "--files", "25", "--rate", "100"]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.contains("files written  25"), "{out}");
+    assert!(
+        out.contains("watcher checksum ran sha256sum 25 times"),
+        "{out}"
+    );
+    assert!(out.contains("watcher size     ran wc -c 25 times"), "{out}");
+    assert!(out.contains("missed         0"), "{out}");
+    assert!(
+        out.contains("25 events") && out.contains("writer fmq-ldata-demo"),
+        "the data map: {out}"
+    );
+}
