@@ -44,14 +44,25 @@ pub enum LdataCommand {
     },
 }
 
+/// Where `fmq ldata read` starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadFrom {
+    /// The oldest event present.
+    Oldest,
+    /// The youngest event (the latest file).
+    Youngest,
+    /// New events only (with --follow).
+    End,
+}
+
 /// The arguments of `fmq ldata read`.
 #[derive(clap::Args, Debug)]
 pub struct ReadArgs {
     /// The data directory.
     dir: PathBuf,
     /// Where to start.
-    #[arg(long, value_enum, default_value_t = crate::watch::WatchFrom::Oldest)]
-    from: crate::watch::WatchFrom,
+    #[arg(long, value_enum, default_value_t = ReadFrom::Oldest)]
+    from: ReadFrom,
     /// Keep waiting for new events.
     #[arg(long)]
     follow: bool,
@@ -188,12 +199,12 @@ fn event_line(id: Option<u64>, info: &LdataInfo, json: bool) -> String {
 }
 
 fn read(a: ReadArgs) -> anyhow::Result<ExitCode> {
-    use crate::watch::WatchFrom;
     let json = a.format == "json";
     let q = fmq_ldata::event_queue(&a.dir);
     let start = match a.from {
-        WatchFrom::Oldest | WatchFrom::Saved => fmq::StartAt::Oldest,
-        WatchFrom::End => fmq::StartAt::End,
+        ReadFrom::Oldest => fmq::StartAt::Oldest,
+        ReadFrom::Youngest => fmq::StartAt::Youngest,
+        ReadFrom::End => fmq::StartAt::End,
     };
     let opts = fmq::ReaderOptions {
         start,

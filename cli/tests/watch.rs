@@ -337,6 +337,13 @@ fn a_watcher_gone_while_the_queue_was_overrun_names_exactly_what_it_lost() {
     let r = fmq(&["ldata", "read", dir.to_str().unwrap(), "--format", "json"]);
     assert_ok(&r);
     assert_eq!(stdout(&r).lines().count(), 4, "the 4 events present");
+    let r = fmq(&["ldata", "read", dir.to_str().unwrap(), "--from", "youngest"]);
+    assert_ok(&r);
+    let latest = stdout(&r);
+    assert!(
+        latest.starts_with("11  ") && latest.contains("a10.nc") && latest.lines().count() == 1,
+        "{latest}"
+    );
 }
 
 #[test]
