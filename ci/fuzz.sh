@@ -16,7 +16,7 @@ secs="${1:-360}"
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-targets=(region_bytes ops_vs_oracle mutating_reader queue_files cli_input)
+targets=(region_bytes ops_vs_oracle mutating_reader queue_files cli_input ldata_xml)
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     printf '\n==> fuzz %s for %s s\n' "$t" "$secs"

@@ -142,15 +142,18 @@ impl LdataInfo {
             Some(unescape(&xml[start..end]))
         };
         let int = |name: &str| field(name).and_then(|v| v.trim().parse::<i64>().ok());
+        // The date fields when unix_time is missing; out-of-range ones (hostile or
+        // damaged files) count as unreadable rather than overflow.
         let date = || -> Option<i64> {
-            Some(from_civil(
-                int("year")?,
-                int("month")?,
-                int("day")?,
-                int("hour")?,
-                int("min")?,
-                int("sec")?,
-            ))
+            let (y, mo, d) = (int("year")?, int("month")?, int("day")?);
+            let (h, mi, s) = (int("hour")?, int("min")?, int("sec")?);
+            let ok = (-100_000..=100_000).contains(&y)
+                && (1..=12).contains(&mo)
+                && (1..=31).contains(&d)
+                && (0..24).contains(&h)
+                && (0..60).contains(&mi)
+                && (0..=60).contains(&s);
+            ok.then(|| from_civil(y, mo, d, h, mi, s))
         };
         let unix_time = int("unix_time")
             .or_else(date)
