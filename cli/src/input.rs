@@ -203,6 +203,10 @@ impl Decoder {
     }
 
     fn next_json(&mut self, buf: &[u8], eof: bool) -> Result<Option<(Record, usize)>, DecodeError> {
+        // Lines are counted here and kept only with a record: blank lines before a line
+        // that has not fully arrived are scanned again by the next call (found by the
+        // cli_input fuzz target: the read size changed the line number of an error).
+        let mut number = self.line;
         let mut start = 0;
         loop {
             let rest = &buf[start..];
@@ -219,14 +223,14 @@ impl Decoder {
             if line.len() > self.json_line_limit() {
                 return Err(DecodeError::TooLarge);
             }
-            let number = self.line;
-            self.line += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
+                number += 1;
                 start += used;
                 continue;
             }
             let record = json_record(line, self.limit)
                 .map_err(|e| DecodeError::Malformed(format!("line {number}: {e}")))?;
+            self.line = number + 1;
             return match record {
                 Some(r) => Ok(Some((r, start + used))),
                 None => Err(DecodeError::TooLarge),
