@@ -136,6 +136,7 @@ fn serve(listen: &str, stale: f64) -> anyhow::Result<ExitCode> {
             if let Err(e) = answer(&mut s, &state, stale, &samples) {
                 crate::util::errln!("fmq dmap serve: {e}");
             }
+            // ORDERING: Relaxed: the counter that bounds threads, as above.
             active.fetch_sub(1, Ordering::Relaxed);
         });
     }
