@@ -335,11 +335,7 @@ fn queues_html(dirs: &[PathBuf], samples: &mut Samples) -> String {
                 0.0
             }
         };
-        let writer = match i.writer {
-            fmq::WriterStatus::Open { pid, alive: true } => format!("pid {pid} live"),
-            fmq::WriterStatus::Open { pid, alive: false } => format!("pid {pid} dead"),
-            fmq::WriterStatus::Closed { .. } => "closed".into(),
-        };
+        let writer = crate::list::writer_text(&i.writer);
         p.push_str(&format!(
             "<tr class=\"queue\"><td>{}</td><td>{writer}</td><td>{id}</td><td>{rate:.1}</td></tr>",
             html(&q)

@@ -128,8 +128,9 @@ fn row(queue: String) -> Row {
     }
 }
 
-/// The writer column: `pid 123 live`, `pid 123 dead`, `closed`.
-fn writer_text(w: &WriterStatus) -> String {
+/// The writer column of `list`, `top` and the data map's page: `pid 123 live`,
+/// `pid 123 dead`, `closed`.
+pub fn writer_text(w: &WriterStatus) -> String {
     match w {
         WriterStatus::Open { pid, alive: true } => format!("pid {pid} live"),
         WriterStatus::Open { pid, alive: false } => format!("pid {pid} dead"),

@@ -20,7 +20,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Sparkline, Table, TableState};
 use ratatui::{DefaultTerminal, Frame};
 
-use fmq::{QueueInfo, WriterStatus};
+use fmq::QueueInfo;
+
+use crate::list::writer_text;
 
 use crate::util::human_bytes;
 
@@ -307,14 +309,6 @@ impl Top {
                 .data(&w.history),
             spark,
         );
-    }
-}
-
-fn writer_text(w: &WriterStatus) -> String {
-    match w {
-        WriterStatus::Open { pid, alive: true } => format!("pid {pid} live"),
-        WriterStatus::Open { pid, alive: false } => format!("pid {pid} dead"),
-        WriterStatus::Closed { .. } => "closed".into(),
     }
 }
 

@@ -231,26 +231,6 @@ pub fn read_cursor(dir: &Path, name: &str) -> anyhow::Result<Option<u64>> {
     }
 }
 
-/// Replaces `path` durably: a temporary file, fsync, rename, fsync of the directory.
-fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let r = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.with_context(|| format!("saving {}", path.display()))
-}
-
 /// One running command.
 struct Running {
     child: Child,
@@ -568,7 +548,10 @@ impl Watcher {
     fn save(&mut self) -> anyhow::Result<()> {
         let cursor = self.cursor();
         if self.saved != Some(cursor) {
-            replace_file(&cursor_path(&self.dir, &self.name), &format!("{cursor}\n"))?;
+            fmq_ldata::replace_file(
+                &cursor_path(&self.dir, &self.name),
+                format!("{cursor}\n").as_bytes(),
+            )?;
             self.saved = Some(cursor);
         }
         let status = serde_json::json!({
@@ -583,7 +566,11 @@ impl Watcher {
             "lost": self.lost.iter().map(|(a, b)| serde_json::json!([a, b])).collect::<Vec<_>>(),
             "updated_ns": fmq::now_ns(),
         });
-        replace_file(&status_path(&self.dir, &self.name), &format!("{status}\n"))
+        fmq_ldata::replace_file(
+            &status_path(&self.dir, &self.name),
+            format!("{status}\n").as_bytes(),
+        )?;
+        Ok(())
     }
 }
 

@@ -323,11 +323,16 @@ fn move_into_place(src: &Path, dst: &Path) -> Result<(), LdataError> {
     fsync_dir(dir_of(src))
 }
 
-/// Replaces `dir/name` with `bytes`: a temporary file, fsync, rename over, fsync of the
-/// directory. Readers see the old file or the new one, never none (no unlink).
+/// Replaces `dir/name` with `bytes` ([`replace_file`]).
 fn write_replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LdataError> {
-    let path = dir.join(name);
-    let tmp = temp_beside(&path);
+    replace_file(&dir.join(name), bytes)
+}
+
+/// Replaces `path` with `bytes` durably: a temporary file beside it, fsync, rename over it,
+/// fsync of the directory. Readers see the old file or the new one, never none (no unlink)
+/// and never a torn one. Also the watchers' cursor and status files.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LdataError> {
+    let tmp = temp_beside(path);
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -338,10 +343,10 @@ fn write_replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LdataError>
             f.write_all(bytes)?;
             f.sync_all()
         })
-        .and_then(|()| std::fs::rename(&tmp, &path));
+        .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io("writing", &path)(e));
+        return Err(io("writing", path)(e));
     }
-    fsync_dir(dir)
+    fsync_dir(dir_of(path))
 }
