@@ -430,7 +430,7 @@ impl Writer {
     /// [`Writer::open`], waiting up to `wait` while another writer holds the queue: several
     /// producers of one queue (a data directory's event queue, `fmq ldata put`) take turns
     /// instead of failing. Retries while the answer is [`OpenError::Locked`], sleeping 1 ms
-    /// at first and at most 50 ms between tries; any other answer (the queue is missing,
+    /// at first and at most 10 ms between tries; any other answer (the queue is missing,
     /// not fmq's, corrupt) returns at once. After `wait`, the last `Locked`.
     ///
     /// ```
@@ -467,7 +467,7 @@ impl Writer {
                     let left =
                         Duration::from_nanos(deadline.saturating_sub(crate::sys::monotonic_ns()));
                     crate::sys::sleep(pause.min(left));
-                    pause = (pause * 2).min(Duration::from_millis(50));
+                    pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 other => return other,
             }
