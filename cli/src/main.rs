@@ -436,12 +436,7 @@ fn run_read(r: ReadCli) -> anyhow::Result<ExitCode> {
     commands::read(
         &r.queue,
         &commands::ReadArgs {
-            sel: select::Selection {
-                from: r.from,
-                types: r.msg_type,
-                subtypes: r.subtype,
-                until_id: r.until_id,
-            },
+            sel: r.filter.selection(r.from),
             follow: r.follow,
             count: r.count,
             timeout: r.timeout.map(Duration::from_secs_f64),
@@ -457,12 +452,7 @@ fn run_mon(m: MonCli) -> anyhow::Result<ExitCode> {
     } else {
         StartFrom::End
     });
-    let sel = select::Selection {
-        from,
-        types: m.msg_type,
-        subtypes: m.subtype,
-        until_id: m.until_id,
-    };
+    let sel = m.filter.selection(from);
     if m.json && m.mode == MonMode::Ascii {
         anyhow::bail!("--json is for --mode summary or full (ascii prints the messages' text)");
     }
@@ -557,25 +547,8 @@ struct ReadCli {
     /// that time, e.g. time:2026-12-07T10:00:00Z).
     #[arg(long, default_value = "end", value_parser = parse_from, value_name = "WHERE")]
     from: StartFrom,
-    /// Print only messages of these types (comma-separated).
-    #[arg(
-        long = "type",
-        value_name = "T",
-        value_delimiter = ',',
-        allow_negative_numbers = true
-    )]
-    msg_type: Vec<i32>,
-    /// Print only messages of these subtypes (comma-separated).
-    #[arg(
-        long,
-        value_name = "S",
-        value_delimiter = ',',
-        allow_negative_numbers = true
-    )]
-    subtype: Vec<i32>,
-    /// Stop after message N.
-    #[arg(long, value_name = "N")]
-    until_id: Option<u64>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Keep waiting for new messages.
     #[arg(long)]
     follow: bool,
@@ -595,6 +568,42 @@ struct ReadCli {
     register: Option<String>,
 }
 
+/// `--type`, `--subtype` and `--until-id`, as `fmq read` and `fmq mon` take them.
+#[derive(clap::Args, Debug)]
+struct FilterArgs {
+    /// Only messages of these types (comma-separated).
+    #[arg(
+        long = "type",
+        value_name = "T",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    msg_type: Vec<i32>,
+    /// Only messages of these subtypes (comma-separated).
+    #[arg(
+        long,
+        value_name = "S",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    subtype: Vec<i32>,
+    /// Stop after message N.
+    #[arg(long, value_name = "N")]
+    until_id: Option<u64>,
+}
+
+impl FilterArgs {
+    /// The selection starting at `from`.
+    fn selection(self, from: StartFrom) -> select::Selection {
+        select::Selection {
+            from,
+            types: self.msg_type,
+            subtypes: self.subtype,
+            until_id: self.until_id,
+        }
+    }
+}
+
 /// The arguments of `fmq mon` (its help is the doc comment of `Command::Mon`).
 #[derive(clap::Args, Debug)]
 struct MonCli {
@@ -612,25 +621,8 @@ struct MonCli {
     /// Where to start: oldest, youngest, end, id:N, time:RFC3339 (as for `fmq read`).
     #[arg(long, value_parser = parse_from, value_name = "WHERE")]
     from: Option<StartFrom>,
-    /// Show only messages of these types (comma-separated).
-    #[arg(
-        long = "type",
-        value_name = "T",
-        value_delimiter = ',',
-        allow_negative_numbers = true
-    )]
-    msg_type: Vec<i32>,
-    /// Show only messages of these subtypes (comma-separated).
-    #[arg(
-        long,
-        value_name = "S",
-        value_delimiter = ',',
-        allow_negative_numbers = true
-    )]
-    subtype: Vec<i32>,
-    /// Stop after message N.
-    #[arg(long, value_name = "N")]
-    until_id: Option<u64>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// One JSON object per interval (summary) or per message (full).
     #[arg(long)]
     json: bool,

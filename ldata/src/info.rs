@@ -236,8 +236,9 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// (year, month, day, hour, minute, second) of a Unix time, UTC.
-pub(crate) fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
+/// (year, month, day, hour, minute, second) of a Unix time, UTC (also the `fmq` tool's
+/// time formatting).
+pub fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = t.div_euclid(86_400);
     let sod = t.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.

@@ -32,7 +32,7 @@ use fmq::{
     CreateError, CreateOptions, OpenError, Reader, ReaderOptions, StartAt, Writer, WriterOptions,
 };
 
-pub use info::LdataInfo;
+pub use info::{civil, LdataInfo};
 
 /// The event queue of a data directory: `DIR/_fmq_ldata.stat`, `.buf` and `.lock`.
 pub const EVENT_QUEUE: &str = "_fmq_ldata";
